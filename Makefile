@@ -1,0 +1,91 @@
+# plakar-pg: physical PostgreSQL backups as record frames, for Plakar.
+#
+#   make                 build the programs into bin/
+#   make check           run the test suite (bats, a real PostgreSQL)
+#   make check-asan      the same suite with ASan+UBSan builds
+#   make lint            mandoc -Tlint and shellcheck
+#   make bench           speed and memory, measured side by side
+#   make install         PREFIX=/usr/local DESTDIR=
+
+VERSION = 0.1.0
+
+PREFIX = /usr/local
+BINDIR = $(PREFIX)/bin
+MANDIR = $(PREFIX)/share/man
+
+CC = cc
+CFLAGS = -O2 -g
+WARNFLAGS = -std=c11 -Wall -Wextra -Wshadow -Wstrict-prototypes \
+	-Wmissing-prototypes
+ifdef WERROR
+WARNFLAGS += -Werror
+endif
+SANFLAGS = -fsanitize=address,undefined -fno-sanitize-recover=all \
+	-fno-omit-frame-pointer
+
+# Where programs and objects go: bin/ and build/ normally; the sanitizer
+# build has its own pair so that both can live side by side.
+OUT = bin
+OBJ = build/obj
+
+PKG_CFLAGS := $(shell pkg-config --cflags libarchive jansson libcrypto libisal)
+ARCHIVE_LIBS := $(shell pkg-config --libs libarchive)
+JSON_LIBS := $(shell pkg-config --libs jansson)
+CRYPTO_LIBS := $(shell pkg-config --libs libcrypto libisal)
+
+ALL_CFLAGS = $(WARNFLAGS) -D_GNU_SOURCE -DVERSION='"$(VERSION)"' \
+	$(PKG_CFLAGS) $(CFLAGS) $(EXTRA_CFLAGS)
+
+PROGS = tarsplit tarjoin
+SCRIPTS = plakar-pg
+MAN1 = man/tarsplit.1 man/tarjoin.1
+MAN5 = man/frames.5
+MAN7 = man/plakar-pg.7
+MANS = $(MAN1) $(MAN5) $(MAN7)
+
+all: $(PROGS:%=$(OUT)/%)
+
+$(OBJ)/%.o: src/%.c src/*.h
+	@mkdir -p $(OBJ)
+	$(CC) $(ALL_CFLAGS) -c -o $@ $<
+
+$(OUT)/tarsplit: $(OBJ)/tarsplit.o $(OBJ)/bmverify.o $(OBJ)/frame.o $(OBJ)/util.o
+	@mkdir -p $(OUT)
+	$(CC) $(ALL_CFLAGS) -o $@ $^ $(ARCHIVE_LIBS) $(JSON_LIBS) $(CRYPTO_LIBS) $(LDFLAGS)
+
+$(OUT)/tarjoin: $(OBJ)/tarjoin.o $(OBJ)/frame.o $(OBJ)/util.o
+	@mkdir -p $(OUT)
+	$(CC) $(ALL_CFLAGS) -o $@ $^ $(ARCHIVE_LIBS) $(JSON_LIBS) $(LDFLAGS)
+
+check: all
+	PLAKAR_PG_BIN=$(CURDIR)/$(OUT) bats t/
+
+check-asan:
+	$(MAKE) OUT=build/asan/bin OBJ=build/asan/obj EXTRA_CFLAGS='$(SANFLAGS)'
+	for s in $(SCRIPTS); do [ ! -f bin/$$s ] || cp bin/$$s build/asan/bin/; done
+	ASAN_OPTIONS=detect_leaks=0:abort_on_error=1 \
+	UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+	PLAKAR_PG_BIN=$(CURDIR)/build/asan/bin bats t/
+
+lint:
+	mandoc -Tlint -Wwarning $(MANS)
+	for s in $(SCRIPTS); do [ ! -f bin/$$s ] || shellcheck -s sh bin/$$s; done
+	shellcheck -s bash t/*.bash share/*.sh
+
+bench: all
+	sh share/bench.sh $(CURDIR)/$(OUT)
+
+install: all
+	mkdir -p $(DESTDIR)$(BINDIR) $(DESTDIR)$(MANDIR)/man1 \
+	    $(DESTDIR)$(MANDIR)/man5 $(DESTDIR)$(MANDIR)/man7
+	for p in $(PROGS) $(SCRIPTS); do \
+	    [ ! -f $(OUT)/$$p ] || install -m 755 $(OUT)/$$p $(DESTDIR)$(BINDIR)/; \
+	done
+	install -m 644 $(MAN1) $(DESTDIR)$(MANDIR)/man1/
+	install -m 644 $(MAN5) $(DESTDIR)$(MANDIR)/man5/
+	install -m 644 $(MAN7) $(DESTDIR)$(MANDIR)/man7/
+
+clean:
+	rm -rf build $(PROGS:%=bin/%)
+
+.PHONY: all check check-asan lint bench install clean

@@ -1,0 +1,414 @@
+/*
+ * tarsplit: the tar stream of pg_basebackup -Ft -D - on stdin, record
+ * frames (frames(5)) on stdout, each member checked against the
+ * backup_manifest that ends the stream.
+ */
+#include <sys/stat.h>
+
+#include <err.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <grp.h>
+#include <pwd.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <archive.h>
+#include <archive_entry.h>
+
+#include "bmverify.h"
+#include "frame.h"
+#include "util.h"
+
+#define EXIT_STREAM	1
+#define EXIT_VERIFY	2
+#define READ_BLOCK	(1024 * 1024)
+#define ZERO_BLOCK	(64 * 1024)
+
+struct split {
+	struct archive	*archive;
+	struct bmv	*verifier;	/* NULL with -n */
+	int		 list;		/* -t: headers only */
+	uint64_t	 records;
+	uint64_t	 bytes;
+	uint64_t	 owed;		/* payload bytes announced, not yet sent */
+};
+
+static const char zeros[ZERO_BLOCK];
+
+static void
+usage(void)
+{
+	fprintf(stderr, "usage: tarsplit [-nt] [-a algorithm] [-m file]\n");
+	exit(1);
+}
+
+static void
+help(void)
+{
+	printf("tarsplit turns the tar stream of pg_basebackup -Ft -D - into "
+	    "record frames.\n\n"
+	    "Usage:\n"
+	    "  tarsplit [OPTION]... < base.tar > frames\n\n"
+	    "Options:\n"
+	    "  -a ALGORITHM   checksum to compute: CRC32C (default), SHA224, "
+	    "SHA256,\n"
+	    "                 SHA384 or SHA512, as pg_basebackup "
+	    "--manifest-checksums\n"
+	    "  -m FILE        send FILE first, as the record /manifest.json\n"
+	    "  -n             do not verify the stream against "
+	    "backup_manifest\n"
+	    "  -t             list: print each record's header, no payload\n"
+	    "  --help         show this help, then exit\n"
+	    "  --version      output version information, then exit\n\n"
+	    "Exit status: 0 success, 1 bad or broken stream, 2 verification "
+	    "failed.\n");
+	exit(0);
+}
+
+static void
+out(struct split *s, const void *p, size_t n)
+{
+	if (s->list)
+		return;
+	if (write_all(STDOUT_FILENO, p, n) == -1)
+		err(EXIT_STREAM, "stdout");
+	s->owed -= n;
+}
+
+/* A name fit for one line of stderr. */
+static char *
+printable(const char *p, size_t len)
+{
+	char *s = xmalloc(len + 1);
+	size_t i;
+
+	for (i = 0; i < len; i++)
+		s[i] = (unsigned char)p[i] < 0x20 || p[i] == 0x7f ? '?' : p[i];
+	s[len] = '\0';
+	return s;
+}
+
+/*
+ * Stop: finish the payload under way with zeros so that the error frame
+ * stands where a header is expected, then exit without an end frame.
+ */
+static void __attribute__((noreturn, format(printf, 5, 6)))
+fail(struct split *s, int status, const char *member, size_t memberlen,
+    const char *fmt, ...)
+{
+	char msg[1024], *path = NULL, *shown;
+	size_t pathlen = 0;
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	if (member != NULL) {
+		pathlen = 6 + memberlen;
+		path = xmalloc(pathlen + 1);
+		memcpy(path, "/data/", 6);
+		memcpy(path + 6, member, memberlen);
+		path[pathlen] = '\0';
+	}
+	if (!s->list) {
+		while (s->owed > 0)
+			out(s, zeros, s->owed < ZERO_BLOCK ? s->owed : ZERO_BLOCK);
+		(void)frame_write_error(STDOUT_FILENO, msg, path, pathlen);
+	}
+	shown = printable(msg, strlen(msg));
+	warnx("%s", shown);
+	exit(status);
+}
+
+static void
+emit_header(struct split *s, const struct frame *f)
+{
+	char *json;
+
+	s->records++;
+	if (!s->list) {
+		if (frame_write_record(STDOUT_FILENO, f) == -1)
+			err(EXIT_STREAM, "stdout");
+		return;
+	}
+	if ((json = frame_record_json(f)) == NULL)
+		err(EXIT_STREAM, "json");
+	if (printf("%s\n", json) < 0)
+		err(EXIT_STREAM, "stdout");
+	free(json);
+}
+
+/* -m: a local file becomes the first record, /manifest.json. */
+static void
+emit_manifest(struct split *s, const char *file)
+{
+	struct frame f;
+	struct passwd *pw;
+	struct group *gr;
+	struct stat st;
+	uint64_t left;
+	ssize_t n;
+	char *buf;
+	int fd;
+
+	if ((fd = open(file, O_RDONLY)) == -1 || fstat(fd, &st) == -1)
+		err(EXIT_STREAM, "%s", file);
+	if (!S_ISREG(st.st_mode))
+		errx(EXIT_STREAM, "%s: not a regular file", file);
+	memset(&f, 0, sizeof(f));
+	f.type = FRAME_FILE;
+	f.path = "/manifest.json";
+	f.pathlen = strlen(f.path);
+	f.size = (uint64_t)st.st_size;
+	f.mode = st.st_mode & 07777;
+	f.mtime = st.st_mtime;
+	f.uid = st.st_uid;
+	f.gid = st.st_gid;
+	pw = getpwuid(st.st_uid);
+	f.uname = pw != NULL ? pw->pw_name : "";
+	gr = getgrgid(st.st_gid);
+	f.gname = gr != NULL ? gr->gr_name : "";
+	emit_header(s, &f);
+	s->owed = f.size;
+	s->bytes += f.size;
+	buf = xmalloc(READ_BLOCK);
+	for (left = f.size; left > 0; left -= (uint64_t)n) {
+		n = read(fd, buf, left < READ_BLOCK ? left : READ_BLOCK);
+		if (n == -1 && errno == EINTR) {
+			n = 0;
+			continue;
+		}
+		if (n == -1)
+			fail(s, EXIT_STREAM, NULL, 0, "%s: %s", file,
+			    strerror(errno));
+		if (n == 0)
+			fail(s, EXIT_STREAM, NULL, 0, "%s: shrank while read",
+			    file);
+		out(s, buf, (size_t)n);
+	}
+	free(buf);
+	close(fd);
+}
+
+static void
+copy_data(struct split *s, const char *name, size_t namelen, uint64_t size)
+{
+	const void *buf;
+	size_t len;
+	la_int64_t offset;
+	uint64_t done = 0;
+	int r;
+
+	while ((r = archive_read_data_block(s->archive, &buf, &len,
+	    &offset)) == ARCHIVE_OK) {
+		if (offset < 0 || (uint64_t)offset < done ||
+		    (uint64_t)offset + len > size)
+			fail(s, EXIT_STREAM, name, namelen,
+			    "member data outside its size");
+		/* A sparse member's holes are zeros. */
+		while (done < (uint64_t)offset) {
+			size_t k = (uint64_t)offset - done < ZERO_BLOCK ?
+			    (size_t)((uint64_t)offset - done) : ZERO_BLOCK;
+
+			out(s, zeros, k);
+			if (s->verifier != NULL)
+				bmv_data(s->verifier, zeros, k);
+			done += k;
+		}
+		out(s, buf, len);
+		if (s->verifier != NULL)
+			bmv_data(s->verifier, buf, len);
+		done += len;
+	}
+	if (r != ARCHIVE_EOF)
+		fail(s, EXIT_STREAM, name, namelen, "%s",
+		    archive_error_string(s->archive));
+	while (done < size) {
+		size_t k = size - done < ZERO_BLOCK ? (size_t)(size - done) :
+		    ZERO_BLOCK;
+
+		out(s, zeros, k);
+		if (s->verifier != NULL)
+			bmv_data(s->verifier, zeros, k);
+		done += k;
+	}
+}
+
+static void
+split_member(struct split *s, struct archive_entry *e)
+{
+	const char *member = archive_entry_pathname(e);
+	const char *link = archive_entry_hardlink(e);
+	char errbuf[512];
+	struct frame f;
+	size_t len;
+
+	if (member == NULL)
+		fail(s, EXIT_STREAM, NULL, 0, "member without a name");
+	len = strlen(member);
+	while (len > 1 && member[len - 1] == '/')
+		len--;
+	if (!relpath_is_safe(member, len)) {
+		char *shown = printable(member, len);
+
+		fail(s, EXIT_STREAM, NULL, 0, "unsafe member name: %s", shown);
+	}
+	if (s->verifier != NULL && bmv_manifest_seen(s->verifier))
+		fail(s, EXIT_STREAM, member, len, "member after backup_manifest");
+
+	memset(&f, 0, sizeof(f));
+	f.pathlen = 6 + len;
+	f.path = xmalloc(f.pathlen + 1);
+	memcpy(f.path, "/data/", 6);
+	memcpy(f.path + 6, member, len);
+	f.path[f.pathlen] = '\0';
+	f.mode = archive_entry_perm(e) & 07777;
+	f.mtime = archive_entry_mtime(e);
+	f.uid = archive_entry_uid(e);
+	f.gid = archive_entry_gid(e);
+	f.uname = archive_entry_uname(e);
+	f.gname = archive_entry_gname(e);
+
+	if (link != NULL) {
+		size_t linklen = strlen(link);
+
+		if (!relpath_is_safe(link, linklen))
+			fail(s, EXIT_STREAM, member, len,
+			    "unsafe hard link target");
+		f.type = FRAME_HARDLINK;
+		f.targetlen = 6 + linklen;
+		f.target = xmalloc(f.targetlen + 1);
+		memcpy(f.target, "/data/", 6);
+		memcpy(f.target + 6, link, linklen + 1);
+	} else {
+		switch (archive_entry_filetype(e)) {
+		case AE_IFREG:
+			f.type = FRAME_FILE;
+			if (archive_entry_size(e) < 0)
+				fail(s, EXIT_STREAM, member, len,
+				    "member without a size");
+			f.size = (uint64_t)archive_entry_size(e);
+			break;
+		case AE_IFDIR:
+			f.type = FRAME_DIR;
+			break;
+		case AE_IFLNK:
+			f.type = FRAME_SYMLINK;
+			f.target = xstrdup(archive_entry_symlink(e) != NULL ?
+			    archive_entry_symlink(e) : "");
+			f.targetlen = strlen(f.target);
+			if (f.targetlen == 0)
+				fail(s, EXIT_STREAM, member, len,
+				    "symbolic link without a target");
+			break;
+		default:
+			fail(s, EXIT_STREAM, member, len,
+			    "unsupported member type (not a file, directory "
+			    "or link)");
+		}
+	}
+
+	emit_header(s, &f);
+	if (s->verifier != NULL)
+		bmv_begin(s->verifier, member, len, f.size,
+		    f.type == FRAME_FILE);
+	if (f.type == FRAME_FILE) {
+		s->owed = f.size;
+		s->bytes += f.size;
+		copy_data(s, member, len, f.size);
+	}
+	if (s->verifier != NULL &&
+	    bmv_end(s->verifier, errbuf, sizeof(errbuf)) == -1)
+		fail(s, EXIT_VERIFY, member, len, "%s", errbuf);
+	free(f.path);
+	free(f.target);
+}
+
+static void
+verify(struct split *s)
+{
+	char errbuf[1024], *bad;
+	size_t badlen;
+
+	if (bmv_check(s->verifier, errbuf, sizeof(errbuf), &bad, &badlen) == 0)
+		return;
+	fail(s, EXIT_VERIFY, bad, bad != NULL ? badlen : 0, "%s", errbuf);
+}
+
+int
+main(int argc, char *argv[])
+{
+	struct split s;
+	struct archive_entry *e;
+	enum ck_algo algo = CK_CRC32C;
+	const char *manifest = NULL;
+	int ch, r, verifying = 1;
+
+	if (argc == 2 && strcmp(argv[1], "--help") == 0)
+		help();
+	if (argc == 2 && strcmp(argv[1], "--version") == 0) {
+		printf("tarsplit (plakar-pg) %s\n", VERSION);
+		return 0;
+	}
+	memset(&s, 0, sizeof(s));
+	while ((ch = getopt(argc, argv, "a:m:nt")) != -1) {
+		switch (ch) {
+		case 'a':
+			if (ck_algo_parse(optarg, &algo) == -1)
+				errx(1, "unknown checksum algorithm: %s", optarg);
+			break;
+		case 'm':
+			manifest = optarg;
+			break;
+		case 'n':
+			verifying = 0;
+			break;
+		case 't':
+			s.list = 1;
+			break;
+		default:
+			usage();
+		}
+	}
+	if (optind != argc)
+		usage();
+
+	/* A reader that went away ends us quietly, as it would cat(1). */
+	signal(SIGPIPE, SIG_DFL);
+	if (verifying && (s.verifier = bmv_new(algo)) == NULL)
+		errx(EXIT_STREAM, "cannot set up checksums");
+	if ((s.archive = archive_read_new()) == NULL)
+		errx(EXIT_STREAM, "cannot set up libarchive");
+	archive_read_support_format_tar(s.archive);
+	if (archive_read_open_fd(s.archive, STDIN_FILENO, READ_BLOCK) !=
+	    ARCHIVE_OK)
+		errx(EXIT_STREAM, "stdin: %s", archive_error_string(s.archive));
+
+	if (!s.list && frame_write_begin(STDOUT_FILENO,
+	    "plakar-pg tarsplit " VERSION) == -1)
+		err(EXIT_STREAM, "stdout");
+	if (manifest != NULL)
+		emit_manifest(&s, manifest);
+
+	while ((r = archive_read_next_header(s.archive, &e)) != ARCHIVE_EOF) {
+		if (r != ARCHIVE_OK)
+			fail(&s, EXIT_STREAM, NULL, 0, "%s",
+			    archive_error_string(s.archive));
+		split_member(&s, e);
+	}
+	if (archive_file_count(s.archive) == 0)
+		fail(&s, EXIT_STREAM, NULL, 0, "empty input: no tar member");
+	if (s.verifier != NULL)
+		verify(&s);
+
+	if (!s.list && frame_write_end(STDOUT_FILENO, s.records, s.bytes) == -1)
+		err(EXIT_STREAM, "stdout");
+	archive_read_free(s.archive);
+	bmv_free(s.verifier);
+	return 0;
+}

@@ -1,0 +1,32 @@
+/*
+ * Small helpers shared by the plakar-pg programs.
+ */
+#ifndef PLAKAR_PG_UTIL_H
+#define PLAKAR_PG_UTIL_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifndef VERSION
+#define VERSION "0.0.0"
+#endif
+
+/* Write all of buf to fd; -1 with errno set on failure. */
+int	write_all(int, const void *, size_t);
+
+/* Lower-case hex of n bytes into out (2n+1 bytes). */
+void	hex_encode(const void *, size_t, char *);
+/* Decode hex into out (len/2 bytes); -1 when not even-length hex. */
+int	hex_decode(const char *, size_t, unsigned char *);
+
+/*
+ * A member or record name that is safe to create below a directory: not
+ * empty, not absolute, no NUL, no ".." component.
+ */
+int	relpath_is_safe(const char *, size_t);
+
+void	*xmalloc(size_t);
+void	*xrealloc(void *, size_t);
+char	*xstrdup(const char *);
+
+#endif

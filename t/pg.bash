@@ -1,0 +1,87 @@
+# Test helpers: a real PostgreSQL in a temporary directory, listening on a
+# Unix socket inside it, run as the postgres user when the tests run as
+# root.  Sourced by the .bats files (load pg) and by share/bench.sh.
+
+PGBIN=${PGBIN:-$(pg_config --bindir)}
+PLAKAR_PG_BIN=${PLAKAR_PG_BIN:-$(cd "$(dirname "${BASH_SOURCE[0]}")/../bin" && pwd)}
+PATH=$PLAKAR_PG_BIN:$PGBIN:$PATH
+export PGBIN PLAKAR_PG_BIN PATH
+
+# Run a command as the owner of the clusters.
+as_pg() {
+	if [ "$(id -u)" = 0 ]; then
+		runuser -u postgres -- "$@"
+	else
+		"$@"
+	fi
+}
+
+# A scratch directory the postgres user can use.
+pg_tmpdir() {
+	local d
+	d=$(mktemp -d /tmp/plakar-pg-test.XXXXXX)
+	chmod 755 "$d"
+	[ "$(id -u)" != 0 ] || chown postgres: "$d"
+	printf '%s\n' "$d"
+}
+
+# pg_init DIR [initdb options...]: a new cluster in DIR/data with its
+# socket in DIR, set for base backups.
+pg_init() {
+	local dir=$1
+	shift
+	as_pg initdb -D "$dir/data" -U postgres --auth=trust -E UTF8 \
+		--locale=C "$@" >"$dir/initdb.log" 2>&1 || {
+		cat "$dir/initdb.log" >&2
+		return 1
+	}
+	cat >>"$dir/data/postgresql.conf" <<-EOF
+		listen_addresses = ''
+		unix_socket_directories = '$dir'
+		wal_level = replica
+		max_wal_senders = 4
+		fsync = off
+	EOF
+}
+
+# pg_start DIR [postgres options]: start the cluster in DIR/data, its
+# socket in DIR (which may differ from the one in its postgresql.conf, as
+# for a restored copy).
+pg_start() {
+	local dir=$1
+	shift
+	as_pg pg_ctl -D "$dir/data" -l "$dir/server.log" -w -t 60 \
+		-o "-k $dir -c listen_addresses= $*" start >/dev/null || {
+		cat "$dir/server.log" >&2
+		return 1
+	}
+}
+
+pg_stop() {
+	local dir=$1 mode=${2:-fast}
+	[ -f "$dir/data/postmaster.pid" ] || return 0
+	as_pg pg_ctl -D "$dir/data" -m "$mode" -w -t 60 stop >/dev/null 2>&1 || true
+}
+
+# Point libpq at the cluster in DIR.
+pg_env() {
+	export PGHOST=$1 PGPORT=5432 PGUSER=postgres PGDATABASE=postgres
+}
+
+# pg_dumpall of the cluster whose socket is in DIR, without the random
+# \restrict lines of recent minor versions.
+pg_dump_of() {
+	PGHOST=$1 PGPORT=5432 PGUSER=postgres pg_dumpall --no-password |
+		grep -v -e '^\\restrict ' -e '^\\unrestrict '
+}
+
+# Stop every cluster below DIR and remove DIR.
+pg_cleanup() {
+	local dir=$1 d
+	[ -n "$dir" ] && [ -d "$dir" ] || return 0
+	for d in "$dir" "$dir"/*/; do
+		d=${d%/}
+		[ -f "$d/data/postmaster.pid" ] && pg_stop "$d" immediate
+	done
+	rm -rf "$dir"
+}
