@@ -38,6 +38,12 @@ struct split {
 	uint64_t	 owed;		/* payload bytes announced, not yet sent */
 };
 
+/* stdin for libarchive, with the first read done before it starts. */
+struct input {
+	char		*buf;
+	size_t		 primed;
+};
+
 static const char zeros[ZERO_BLOCK];
 
 static void
@@ -329,6 +335,55 @@ split_member(struct split *s, struct archive_entry *e)
 	free(f.target);
 }
 
+static ssize_t
+read_stdin(char *buf)
+{
+	ssize_t n;
+
+	do
+		n = read(STDIN_FILENO, buf, READ_BLOCK);
+	while (n == -1 && errno == EINTR);
+	return n;
+}
+
+static la_ssize_t
+input_read(struct archive *a, void *data, const void **block)
+{
+	struct input *in = data;
+	ssize_t n;
+
+	*block = in->buf;
+	if (in->primed > 0) {
+		n = (ssize_t)in->primed;
+		in->primed = 0;
+		return n;
+	}
+	if ((n = read_stdin(in->buf)) == -1)
+		archive_set_error(a, errno, "stdin: %s", strerror(errno));
+	return n;
+}
+
+/* An empty stdin says so, rather than what libarchive makes of it. */
+static void
+open_input(struct split *s, struct input *in)
+{
+	ssize_t n;
+
+	in->buf = xmalloc(READ_BLOCK);
+	if ((n = read_stdin(in->buf)) == -1)
+		err(EXIT_STREAM, "stdin");
+	if (n == 0)
+		errx(EXIT_STREAM, "empty input: no tar stream");
+	in->primed = (size_t)n;
+	if ((s->archive = archive_read_new()) == NULL)
+		errx(EXIT_STREAM, "cannot set up libarchive");
+	archive_read_support_format_tar(s->archive);
+	if (archive_read_open(s->archive, in, NULL, input_read, NULL) !=
+	    ARCHIVE_OK)
+		errx(EXIT_STREAM, "not a tar stream: %s",
+		    archive_error_string(s->archive));
+}
+
 static void
 verify(struct split *s)
 {
@@ -344,6 +399,7 @@ int
 main(int argc, char *argv[])
 {
 	struct split s;
+	struct input in;
 	struct archive_entry *e;
 	enum ck_algo algo = CK_CRC32C;
 	const char *manifest = NULL;
@@ -382,12 +438,7 @@ main(int argc, char *argv[])
 	signal(SIGPIPE, SIG_DFL);
 	if (verifying && (s.verifier = bmv_new(algo)) == NULL)
 		errx(EXIT_STREAM, "cannot set up checksums");
-	if ((s.archive = archive_read_new()) == NULL)
-		errx(EXIT_STREAM, "cannot set up libarchive");
-	archive_read_support_format_tar(s.archive);
-	if (archive_read_open_fd(s.archive, STDIN_FILENO, READ_BLOCK) !=
-	    ARCHIVE_OK)
-		errx(EXIT_STREAM, "stdin: %s", archive_error_string(s.archive));
+	open_input(&s, &in);
 
 	if (!s.list && frame_write_begin(STDOUT_FILENO,
 	    "plakar-pg tarsplit " VERSION) == -1)
@@ -403,6 +454,11 @@ main(int argc, char *argv[])
 	}
 	if (archive_file_count(s.archive) == 0)
 		fail(&s, EXIT_STREAM, NULL, 0, "empty input: no tar member");
+	/* Two zero blocks end a whole tar stream; a cut one lacks them. */
+	if (archive_filter_bytes(s.archive, -1) <
+	    archive_read_header_position(s.archive) + 1024)
+		fail(&s, EXIT_STREAM, NULL, 0, "truncated tar stream: it ends "
+		    "without its end-of-archive blocks");
 	if (s.verifier != NULL)
 		verify(&s);
 
@@ -410,5 +466,6 @@ main(int argc, char *argv[])
 		err(EXIT_STREAM, "stdout");
 	archive_read_free(s.archive);
 	bmv_free(s.verifier);
+	free(in.buf);
 	return 0;
 }

@@ -1,0 +1,152 @@
+#!/usr/bin/env bats
+bats_require_minimum_version 1.5.0
+# tarsplit on tar streams made here: the frame format, bad input, and
+# constant memory.  No server needed.
+
+setup() {
+	load common
+	cd "$BATS_TEST_TMPDIR"
+	mkdir -p src/sub
+	printf '15\n' > src/PG_VERSION
+	: > src/empty
+	printf 'hello' > src/sub/file
+	chmod 640 src/sub/file
+	touch -d @1700000000 src/sub/file
+	tar --format=ustar -b 1 --no-recursion -C src -cf simple.tar PG_VERSION empty sub sub/file
+}
+
+@test "frames: begin, one record per member, end with counts" {
+	run -0 sh -c 'tarsplit -n < simple.tar > frames'
+	headers frames > h
+	run -0 jq -c "{type,path,size}" h
+	assert_line -n 0 '{"type":"begin","path":null,"size":null}'
+	assert_line -n 1 '{"type":"file","path":"/data/PG_VERSION","size":3}'
+	assert_line -n 2 '{"type":"file","path":"/data/empty","size":0}'
+	assert_line -n 3 '{"type":"dir","path":"/data/sub","size":null}'
+	assert_line -n 4 '{"type":"file","path":"/data/sub/file","size":5}'
+	assert_line -n 5 '{"type":"end","path":null,"size":null}'
+	run -0 last_frame frames
+	assert_output '{"type":"end","records":4,"bytes":8}'
+	run -0 jq -c 'select(.type=="begin")' < <(head -n 1 frames)
+	assert_output '{"type":"begin","version":1,"producer":"plakar-pg tarsplit 0.1.0"}'
+}
+
+@test "frames: a header carries mode, mtime and owner; the payload follows it" {
+	tarsplit -n < simple.tar > frames
+	run -0 sh -c 'grep -a "/data/sub/file" frames | jq -c "{mode,mtime}"'
+	assert_output '{"mode":416,"mtime":1700000000}'
+	run -0 sh -c 'grep -a -A1 "/data/PG_VERSION" frames | tail -n 1'
+	assert_output '15'
+	# the exact bytes: header line, 5 payload bytes, next header
+	run -0 sh -c 'grep -a -A1 "/data/sub/file" frames | tail -n 1 | cut -c1-6'
+	assert_output 'hello{'
+}
+
+@test "-t lists the record headers only" {
+	run -0 sh -c 'tarsplit -n -t < simple.tar | jq -r .path'
+	assert_output $'/data/PG_VERSION\n/data/empty\n/data/sub\n/data/sub/file'
+}
+
+@test "-m sends a file first as /manifest.json" {
+	printf '{"version":2}\n' > meta.json
+	tarsplit -n -m meta.json < simple.tar > frames
+	run -0 sed -n 2p frames
+	assert_output --partial '"path":"/manifest.json","size":14'
+	run -0 sed -n 3p frames
+	assert_output '{"version":2}'
+	run -0 last_frame frames
+	assert_output '{"type":"end","records":5,"bytes":22}'
+}
+
+@test "a name that is not UTF-8 goes out as path_hex; 99 bytes pass" {
+	long=$(printf 'n%.0s' $(seq 99))
+	printf 'x' > "src/$long"
+	printf 'y' > "src/caf$(printf '\351')"
+	tar --format=ustar -C src -cf names.tar "$long" "caf$(printf '\351')"
+	run -0 sh -c 'tarsplit -n -t < names.tar | jq -r ".path // .path_hex"'
+	assert_line -n 0 "/data/$long"
+	assert_line -n 1 "$(printf '/data/caf\351' | od -An -tx1 | tr -d ' \n')"
+}
+
+@test "empty input: one line, non-zero, no frame at all" {
+	run -1 --separate-stderr sh -c 'tarsplit < /dev/null'
+	assert_equal "$stderr" "tarsplit: empty input: no tar stream"
+	assert_output ''
+}
+
+@test "garbage: not a tar stream" {
+	head -c 4096 /dev/urandom > garbage
+	run -1 --separate-stderr sh -c 'tarsplit < garbage'
+	assert_equal "$stderr" "tarsplit: not a tar stream: Unrecognized archive format"
+}
+
+@test "a damaged header checksum is refused" {
+	cp simple.tar damaged.tar
+	# the second header (after PG_VERSION's header and data block)
+	printf 'Z' | dd of=damaged.tar bs=1 seek=$((1024 + 150)) conv=notrunc 2>/dev/null
+	run -1 --separate-stderr sh -c 'tarsplit -n < damaged.tar > frames'
+	assert_equal "$stderr" "tarsplit: Damaged tar archive"
+	assert_equal "$(last_type frames)" error
+}
+
+@test "a stream cut anywhere never ends with an end frame" {
+	size=$(stat -c %s simple.tar)
+	for cut in 0 1 100 511 512 513 1000 1024 1536 2047 2048 2560 3071 3072 $((size - 1024)) $((size - 513)) $((size - 1)); do
+		head -c "$cut" simple.tar > cut.tar
+		run tarsplit -n < cut.tar
+		[ "$status" -ne 0 ] || fail "cut at $cut accepted"
+		tarsplit -n < cut.tar > frames 2>/dev/null || true
+		[ "$(last_type frames)" != end ] || fail "cut at $cut ended with an end frame"
+	done
+	# the whole stream still passes
+	tarsplit -n < simple.tar > frames
+	assert_equal "$(last_type frames)" end
+}
+
+@test "a truncated member: error frame after the padded payload" {
+	head -c 2600 simple.tar > cut.tar
+	run -1 --separate-stderr sh -c 'tarsplit -n < cut.tar > frames'
+	assert_equal "$stderr" "tarsplit: Truncated tar archive"
+	run -0 last_frame frames
+	assert_output '{"type":"error","message":"Truncated tar archive","path":"/data/sub/file"}'
+}
+
+@test "members named ../x or /etc/x are refused, never passed on" {
+	printf 'x' > x
+	tar --format=ustar -cf dotdot.tar --transform 's,^x,../x,' x
+	run -1 --separate-stderr sh -c 'tarsplit -n < dotdot.tar > frames'
+	assert_equal "$stderr" "tarsplit: unsafe member name: ../x"
+	run -0 sh -c 'grep -c "\.\./x" frames'
+	assert_output 1	# only inside the error message
+	assert_equal "$(last_type frames)" error
+	tar --format=ustar -cf abs.tar -P --transform 's,^x,/etc/x,' x
+	run -1 --separate-stderr sh -c 'tarsplit -n < abs.tar > frames'
+	assert_equal "$stderr" "tarsplit: unsafe member name: /etc/x"
+	tar --format=ustar -cf mid.tar --transform 's,^x,a/../../x,' x
+	run -1 --separate-stderr sh -c 'tarsplit -n < mid.tar'
+	assert_equal "$stderr" "tarsplit: unsafe member name: a/../../x"
+}
+
+@test "a reader that goes away: SIGPIPE, quiet" {
+	head -c $((4 << 20)) /dev/zero > big
+	tar --format=ustar -cf big.tar big
+	run --separate-stderr bash -c 'tarsplit -n < big.tar | head -c 10 > /dev/null; echo "${PIPESTATUS[0]}"'
+	assert_output 141
+	assert_equal "$stderr" ""
+}
+
+@test "bad usage" {
+	run -1 --separate-stderr tarsplit -x
+	[[ $stderr == *"usage: tarsplit [-nt] [-a algorithm] [-m file]" ]]
+	run -1 --separate-stderr tarsplit -a MD5
+	assert_equal "$stderr" "tarsplit: unknown checksum algorithm: MD5"
+}
+
+@test "a member over 8 GiB (base-256 size) streams in constant memory" {
+	size=$(((8 << 30) + 12345))
+	run -0 bash -c "$TARTOOL big $size | /usr/bin/time -f %M -o rss tarsplit -n | tail -n 1"
+	assert_output "{\"type\":\"end\",\"records\":1,\"bytes\":$size}"
+	rss=$(cat rss)
+	echo "peak RSS ${rss} KiB" >&3
+	[ "$rss" -lt $((16 * 1024)) ] || fail "peak RSS $rss KiB"
+}

@@ -1,0 +1,94 @@
+#!/usr/bin/env python3
+"""Make damaged or hand-built tar streams for the tests.
+
+tartool.py OP [ARGS] < in.tar > out.tar, members kept in order:
+  flip MEMBER            change one byte in the middle of MEMBER
+  truncate MEMBER N      drop the last N bytes of MEMBER
+  append MEMBER N        add N bytes to MEMBER
+  remove MEMBER          leave MEMBER out
+  extra NAME             add a small member NAME before backup_manifest
+  replace MEMBER FILE    give MEMBER the contents of FILE
+  manifest-v2 SYSID      make backup_manifest version 2 with that
+                         System-Identifier, its checksum recomputed
+  big SIZE               (no input) one member of SIZE zero bytes,
+                         streamed, with a base-256 size when SIZE >= 8 GiB
+"""
+import hashlib
+import io
+import sys
+import tarfile
+
+
+def rewrite(transform):
+    src = tarfile.open(fileobj=sys.stdin.buffer, mode="r|")
+    dst = tarfile.open(fileobj=sys.stdout.buffer, mode="w|",
+                       format=tarfile.GNU_FORMAT)
+    for m in src:
+        data = src.extractfile(m).read() if m.isreg() else None
+        for m2, d2 in transform(m, data):
+            if d2 is not None:
+                m2.size = len(d2)
+            dst.addfile(m2, io.BytesIO(d2) if d2 is not None else None)
+    dst.close()
+
+
+def manifest_v2(data, sysid):
+    text = data.decode()
+    text = text.replace('"PostgreSQL-Backup-Manifest-Version": 1,',
+                        '"PostgreSQL-Backup-Manifest-Version": 2,\n'
+                        '"System-Identifier": %d,' % sysid, 1)
+    body = text[:text.rindex("\n", 0, len(text) - 1) + 1]
+    digest = hashlib.sha256(body.encode()).hexdigest()
+    return (body + '"Manifest-Checksum": "%s"}\n' % digest).encode()
+
+
+def big(size):
+    out = sys.stdout.buffer
+    info = tarfile.TarInfo("base/1/big")
+    info.size = size
+    info.mode = 0o600
+    out.write(info.tobuf(format=tarfile.GNU_FORMAT))
+    block = bytes(1 << 20)
+    left = size
+    while left:
+        n = min(left, len(block))
+        out.write(block[:n])
+        left -= n
+    out.write(bytes((512 - size % 512) % 512))
+    out.write(bytes(1024))
+
+
+def main():
+    op, args = sys.argv[1], sys.argv[2:]
+
+    def each(m, data):
+        name = m.name.rstrip("/")
+        if op == "flip" and name == args[0]:
+            b = bytearray(data)
+            b[len(b) // 2] ^= 0x01
+            return [(m, bytes(b))]
+        if op == "truncate" and name == args[0]:
+            return [(m, data[:-int(args[1])])]
+        if op == "append" and name == args[0]:
+            return [(m, data + b"x" * int(args[1]))]
+        if op == "remove" and name == args[0]:
+            return []
+        if op == "extra" and name == "backup_manifest":
+            extra = tarfile.TarInfo(args[0])
+            extra.mode = 0o600
+            return [(extra, b"extra\n"), (m, data)]
+        if op == "replace" and name == args[0]:
+            with open(args[1], "rb") as f:
+                return [(m, f.read())]
+        if op == "manifest-v2" and name == "backup_manifest":
+            return [(m, manifest_v2(data, int(args[0])))]
+        return [(m, data)]
+
+    if op == "big":
+        big(int(args[0]))
+    else:
+        rewrite(each)
+
+
+if __name__ == "__main__":
+    main()
