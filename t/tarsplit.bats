@@ -106,9 +106,9 @@ setup() {
 @test "a truncated member: error frame after the padded payload" {
 	head -c 2600 simple.tar > cut.tar
 	run -1 --separate-stderr sh -c 'tarsplit -n < cut.tar > frames'
-	assert_equal "$stderr" "tarsplit: Truncated tar archive"
+	assert_equal "$stderr" "tarsplit: Truncated input file (needed 507 bytes, only 35 available)"
 	run -0 last_frame frames
-	assert_output '{"type":"error","message":"Truncated tar archive","path":"/data/sub/file"}'
+	assert_output '{"type":"error","message":"Truncated input file (needed 507 bytes, only 35 available)","path":"/data/sub/file"}'
 }
 
 @test "members named ../x or /etc/x are refused, never passed on" {
