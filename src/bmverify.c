@@ -53,6 +53,9 @@ struct bmv {
 	size_t		 sysidlen;
 	char		**wal;		/* names of pg_wal/ segments */
 	size_t		 nwal, capwal;
+	char		**done;		/* segments named in archive_status/ */
+	size_t		 ndone, capdone;
+	int		 need_wal;
 	uint64_t	 walsegsize;
 
 	char		*manifest;
@@ -106,6 +109,12 @@ algo_md(enum ck_algo a)
 	}
 }
 
+void
+bmv_need_wal(struct bmv *v)
+{
+	v->need_wal = 1;
+}
+
 struct bmv *
 bmv_new(enum ck_algo algo)
 {
@@ -132,6 +141,9 @@ bmv_free(struct bmv *v)
 		free(v->files[i].name);
 	for (i = 0; i < v->nwal; i++)
 		free(v->wal[i]);
+	for (i = 0; i < v->ndone; i++)
+		free(v->done[i]);
+	free(v->done);
 	free(v->files);
 	free(v->wal);
 	free(v->name);
@@ -170,6 +182,16 @@ is_wal_segment(const char *name, size_t len)
 	return 1;
 }
 
+static void
+push(char ***list, size_t *n, size_t *cap, const char *s)
+{
+	if (*n == *cap) {
+		*cap = *cap ? 2 * *cap : 64;
+		*list = xrealloc(*list, *cap * sizeof(**list));
+	}
+	(*list)[(*n)++] = xstrdup(s);
+}
+
 void
 bmv_begin(struct bmv *v, const char *name, size_t namelen, uint64_t size,
     int regular)
@@ -189,13 +211,14 @@ bmv_begin(struct bmv *v, const char *name, size_t namelen, uint64_t size,
 		v->kind = M_MANIFEST;
 	else if (in_pg_wal(name, namelen)) {
 		v->kind = M_SKIP;
+		if (namelen == 22 + 24 + 5 && memcmp(name,
+		    "pg_wal/archive_status/", 22) == 0 &&
+		    memcmp(name + namelen - 5, ".done", 5) == 0) {
+			push(&v->done, &v->ndone, &v->capdone, v->name + 22);
+			v->done[v->ndone - 1][24] = '\0';
+		}
 		if (is_wal_segment(name, namelen)) {
-			if (v->nwal == v->capwal) {
-				v->capwal = v->capwal ? 2 * v->capwal : 64;
-				v->wal = xrealloc(v->wal,
-				    v->capwal * sizeof(*v->wal));
-			}
-			v->wal[v->nwal++] = xstrdup(v->name + 7);
+			push(&v->wal, &v->nwal, &v->capwal, v->name + 7);
 			if (v->walsegsize == 0)
 				v->walsegsize = size;
 		}
@@ -534,8 +557,22 @@ check_wal(struct bmv *v, json_t *m, struct report *r)
 	json_t *ranges = json_object_get(m, "WAL-Ranges"), *range;
 	uint64_t start, end, seg, last, per_id;
 	unsigned int tli;
-	char name[25], *key = name;
+	char name[25], *key;
 
+	size_t i;
+
+	qsort(v->wal, v->nwal, sizeof(*v->wal), cmp_str);
+	/* archive_status/ names the segments -X fetch sent. */
+	for (i = 0; i < v->ndone; i++) {
+		key = v->done[i];
+		if (bsearch(&key, v->wal, v->nwal, sizeof(*v->wal),
+		    cmp_str) == NULL)
+			return fail(r, "pg_wal/%s is missing: archive_status "
+			    "says it was sent", v->done[i]);
+	}
+	if (v->nwal == 0 && v->need_wal)
+		return fail(r, "pg_wal has no WAL segment: the backup needs "
+		    "the WAL of its WAL-Ranges");
 	if (v->nwal == 0 || json_array_size(ranges) != 1)
 		return 0;
 	if (v->walsegsize < (1u << 20) || v->walsegsize > (1u << 30) ||
@@ -550,7 +587,7 @@ check_wal(struct bmv *v, json_t *m, struct report *r)
 	    parse_lsn(json_string_value(json_object_get(range, "End-LSN")),
 	    &end) == -1 || end < start)
 		return fail(r, "backup_manifest: bad WAL-Ranges entry");
-	qsort(v->wal, v->nwal, sizeof(*v->wal), cmp_str);
+	key = name;
 	per_id = UINT64_C(0x100000000) / v->walsegsize;
 	last = (end > start ? end - 1 : end) / v->walsegsize;
 	for (seg = start / v->walsegsize; seg <= last; seg++) {

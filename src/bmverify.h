@@ -25,6 +25,8 @@ struct bmv;
 
 struct bmv *bmv_new(enum ck_algo);
 void	 bmv_free(struct bmv *);
+/* The stream must hold its WAL (pg_basebackup -X fetch). */
+void	 bmv_need_wal(struct bmv *);
 
 /*
  * One member: bmv_begin, its data in order with bmv_data, bmv_end.

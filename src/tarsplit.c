@@ -49,7 +49,7 @@ static const char zeros[ZERO_BLOCK];
 static void
 usage(void)
 {
-	fprintf(stderr, "usage: tarsplit [-nt] [-a algorithm] [-m file]\n");
+	fprintf(stderr, "usage: tarsplit [-ntw] [-a algorithm] [-m file]\n");
 	exit(1);
 }
 
@@ -69,6 +69,7 @@ help(void)
 	    "  -n             do not verify the stream against "
 	    "backup_manifest\n"
 	    "  -t             list: print each record's header, no payload\n"
+	    "  -w             the WAL must be in the stream (-X fetch)\n"
 	    "  --help         show this help, then exit\n"
 	    "  --version      output version information, then exit\n\n"
 	    "Exit status: 0 success, 1 bad or broken stream, 2 verification "
@@ -403,7 +404,7 @@ main(int argc, char *argv[])
 	struct archive_entry *e;
 	enum ck_algo algo = CK_CRC32C;
 	const char *manifest = NULL;
-	int ch, r, verifying = 1;
+	int ch, r, verifying = 1, need_wal = 0;
 
 	if (argc == 2 && strcmp(argv[1], "--help") == 0)
 		help();
@@ -412,7 +413,7 @@ main(int argc, char *argv[])
 		return 0;
 	}
 	memset(&s, 0, sizeof(s));
-	while ((ch = getopt(argc, argv, "a:m:nt")) != -1) {
+	while ((ch = getopt(argc, argv, "a:m:ntw")) != -1) {
 		switch (ch) {
 		case 'a':
 			if (ck_algo_parse(optarg, &algo) == -1)
@@ -427,6 +428,9 @@ main(int argc, char *argv[])
 		case 't':
 			s.list = 1;
 			break;
+		case 'w':
+			need_wal = 1;
+			break;
 		default:
 			usage();
 		}
@@ -438,6 +442,8 @@ main(int argc, char *argv[])
 	signal(SIGPIPE, SIG_DFL);
 	if (verifying && (s.verifier = bmv_new(algo)) == NULL)
 		errx(EXIT_STREAM, "cannot set up checksums");
+	if (s.verifier != NULL && need_wal)
+		bmv_need_wal(s.verifier);
 	open_input(&s, &in);
 
 	if (!s.list && frame_write_begin(STDOUT_FILENO,
