@@ -70,10 +70,10 @@ check-asan:
 lint:
 	mandoc -Tlint -Wwarning $(MANS)
 	for s in $(SCRIPTS); do [ ! -f bin/$$s ] || shellcheck -s sh bin/$$s; done
-	shellcheck -s bash t/*.bash share/*.sh
+	shellcheck -s bash -x t/*.bash share/*.bash
 
 bench: all
-	sh share/bench.sh $(CURDIR)/$(OUT)
+	PLAKAR_PG_BIN=$(CURDIR)/$(OUT) bash share/bench.bash
 
 install: all
 	mkdir -p $(DESTDIR)$(BINDIR) $(DESTDIR)$(MANDIR)/man1 \

@@ -408,6 +408,8 @@ find_seen(struct bmv *v, const char *name, size_t len)
 {
 	struct seen key;
 
+	if (v->nfiles == 0)
+		return NULL;
 	key.name = (char *)name;
 	key.namelen = len;
 	return bsearch(&key, v->files, v->nfiles, sizeof(*v->files), cmp_seen);
@@ -561,12 +563,13 @@ check_wal(struct bmv *v, json_t *m, struct report *r)
 
 	size_t i;
 
-	qsort(v->wal, v->nwal, sizeof(*v->wal), cmp_str);
+	if (v->nwal > 0)
+		qsort(v->wal, v->nwal, sizeof(*v->wal), cmp_str);
 	/* archive_status/ names the segments -X fetch sent. */
 	for (i = 0; i < v->ndone; i++) {
 		key = v->done[i];
-		if (bsearch(&key, v->wal, v->nwal, sizeof(*v->wal),
-		    cmp_str) == NULL)
+		if (v->nwal == 0 || bsearch(&key, v->wal, v->nwal,
+		    sizeof(*v->wal), cmp_str) == NULL)
 			return fail(r, "pg_wal/%s is missing: archive_status "
 			    "says it was sent", v->done[i]);
 	}
@@ -709,7 +712,9 @@ bmv_check(struct bmv *v, char *errbuf, size_t errlen, char **badpath,
 	else if (check_manifest_checksum(v, m, &r) == 0 &&
 	    check_identity(v, m, version, &r) == 0 &&
 	    check_wal(v, m, &r) == 0) {
-		qsort(v->files, v->nfiles, sizeof(*v->files), cmp_seen);
+		if (v->nfiles > 0)
+			qsort(v->files, v->nfiles, sizeof(*v->files),
+			    cmp_seen);
 		for (i = 1; i < v->nfiles; i++)
 			if (cmp_seen(&v->files[i - 1], &v->files[i]) == 0)
 				bad_file(&r, v->files[i].name,

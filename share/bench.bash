@@ -1,0 +1,48 @@
+#!/usr/bin/env bash
+# make bench: tarsplit's cost, measured side by side in one run on a
+# cluster of about 1 GB (pgbench scale 65; BENCH_SCALE to change it).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+# shellcheck source=t/pg.bash
+source t/pg.bash
+scale=${BENCH_SCALE:-65}
+rounds=${BENCH_ROUNDS:-3}
+
+T=$(pg_tmpdir)
+trap 'pg_cleanup "$T"' EXIT
+mkdir "$T/src"
+[ "$(id -u)" != 0 ] || chown postgres: "$T/src"
+pg_init "$T/src"
+pg_start "$T/src"
+pg_env "$T/src"
+echo "bench: pgbench -i -s $scale ..."
+pgbench -i -s "$scale" -q >/dev/null 2>&1
+psql -qXc CHECKPOINT
+size=$(psql -tAXc "SELECT pg_size_pretty(sum(pg_database_size(oid))) FROM pg_database")
+echo "bench: cluster of $size, $rounds rounds, interleaved"
+
+bb() { pg_basebackup -D - -F tar -X fetch -c fast; }
+now() { date +%s.%N; }
+declare -A total
+run() {
+	local name=$1 t0 t1
+	shift
+	t0=$(now)
+	"$@"
+	t1=$(now)
+	total[$name]=$(echo "${total[$name]:-0} + $t1 - $t0" | bc -l)
+}
+for _ in $(seq "$rounds"); do
+	run alone bash -c "$(declare -f bb); bb > /dev/null"
+	run cat bash -c "$(declare -f bb); bb | cat > /dev/null"
+	run noverify bash -c "$(declare -f bb); bb | tarsplit -n > /dev/null"
+	run verify bash -c "$(declare -f bb); bb | /usr/bin/time -f %M -o $T/rss tarsplit -w > /dev/null"
+done
+
+ratio() { echo "scale=3; ${total[$1]} / ${total[$2]}" | bc -l; }
+printf 'pg_basebackup > /dev/null              %6.2f s per run\n' "$(echo "${total[alone]} / $rounds" | bc -l)"
+printf '| cat                   / alone        %s\n' "$(ratio cat alone)"
+printf '| tarsplit -n           / alone        %s\n' "$(ratio noverify alone)"
+printf '| tarsplit (verifying)  / alone        %s   (goal <= 1.10)\n' "$(ratio verify alone)"
+printf '| tarsplit verifying    / -n           %s\n' "$(ratio verify noverify)"
+printf 'tarsplit peak RSS                      %s KiB   (goal <= 16384)\n' "$(cat "$T/rss")"
