@@ -5,7 +5,7 @@ load '/usr/lib/bats/bats-assert/load'
 # shellcheck source=t/pg.bash
 source "$BATS_TEST_DIRNAME/pg.bash"
 
-TARTOOL="python3 $BATS_TEST_DIRNAME/tartool.py"
+export TARTOOL="python3 $BATS_TEST_DIRNAME/tartool.py"
 
 # The headers of a frame stream, one JSON line each, payloads skipped.
 headers() {
