@@ -36,9 +36,9 @@ CRYPTO_LIBS := $(shell pkg-config --libs libcrypto libisal)
 ALL_CFLAGS = $(WARNFLAGS) -D_GNU_SOURCE -DVERSION='"$(VERSION)"' \
 	$(PKG_CFLAGS) $(CFLAGS) $(EXTRA_CFLAGS)
 
-PROGS = tarsplit tarjoin
+PROGS = tarsplit tarjoin uriparse
 SCRIPTS = plakar-pg
-MAN1 = man/tarsplit.1 man/tarjoin.1
+MAN1 = man/tarsplit.1 man/tarjoin.1 man/uriparse.1
 MAN5 = man/frames.5
 MAN7 = man/plakar-pg.7
 MANS = $(MAN1) $(MAN5) $(MAN7)
@@ -56,6 +56,25 @@ $(OUT)/tarsplit: $(OBJ)/tarsplit.o $(OBJ)/bmverify.o $(OBJ)/frame.o $(OBJ)/util.
 $(OUT)/tarjoin: $(OBJ)/tarjoin.o $(OBJ)/frame.o $(OBJ)/util.o
 	@mkdir -p $(OUT)
 	$(CC) $(ALL_CFLAGS) -o $@ $^ $(ARCHIVE_LIBS) $(JSON_LIBS) $(LDFLAGS)
+
+$(OUT)/uriparse: $(OBJ)/uriparse.o $(OBJ)/util.o
+	@mkdir -p $(OUT)
+	$(CC) $(ALL_CFLAGS) -o $@ $^ $(JSON_LIBS) $(LDFLAGS)
+
+# libFuzzer on the location parser: make fuzz FUZZ_SECONDS=60
+FUZZ_SECONDS = 30
+build/fuzz/uriparse: src/uriparse.c src/util.c src/util.h
+	@mkdir -p build/fuzz
+	clang -g -O1 -D_GNU_SOURCE -DURIPARSE_FUZZ $(PKG_CFLAGS) \
+	    -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all \
+	    -o $@ src/uriparse.c src/util.c $(JSON_LIBS)
+
+fuzz: build/fuzz/uriparse
+	mkdir -p build/fuzz/corpus
+	cp t/fuzz-seeds/* build/fuzz/corpus/
+	build/fuzz/uriparse -max_total_time=$(FUZZ_SECONDS) -max_len=512 \
+	    build/fuzz/corpus > build/fuzz/log 2>&1; s=$$?; \
+	    grep -E '^(Done|==[0-9]+==ERROR|SUMMARY)' build/fuzz/log; exit $$s
 
 check: all
 	PLAKAR_PG_BIN=$(CURDIR)/$(OUT) bats t/
@@ -88,4 +107,4 @@ install: all
 clean:
 	rm -rf build $(PROGS:%=bin/%)
 
-.PHONY: all check check-asan lint bench install clean
+.PHONY: all check check-asan lint bench fuzz install clean

@@ -10,7 +10,7 @@ export PGBIN PLAKAR_PG_BIN PATH
 # Run a command as the owner of the clusters.
 as_pg() {
 	if [ "$(id -u)" = 0 ]; then
-		runuser -u postgres -- "$@"
+		(cd / && runuser -u postgres -- "$@")
 	else
 		"$@"
 	fi
