@@ -28,17 +28,18 @@ SANFLAGS = -fsanitize=address,undefined -fno-sanitize-recover=all \
 OUT = bin
 OBJ = build/obj
 
-PKG_CFLAGS := $(shell pkg-config --cflags libarchive jansson libcrypto libisal)
+PKG_CFLAGS := $(shell pkg-config --cflags libarchive jansson libcrypto libisal libpq)
 ARCHIVE_LIBS := $(shell pkg-config --libs libarchive)
 JSON_LIBS := $(shell pkg-config --libs jansson)
 CRYPTO_LIBS := $(shell pkg-config --libs libcrypto libisal)
+PQ_LIBS := $(shell pkg-config --libs libpq)
 
 ALL_CFLAGS = $(WARNFLAGS) -D_GNU_SOURCE -DVERSION='"$(VERSION)"' \
 	$(PKG_CFLAGS) $(CFLAGS) $(EXTRA_CFLAGS)
 
-PROGS = tarsplit tarjoin uriparse
+PROGS = tarsplit tarjoin uriparse pgmeta
 SCRIPTS = plakar-pg
-MAN1 = man/tarsplit.1 man/tarjoin.1 man/uriparse.1
+MAN1 = man/tarsplit.1 man/tarjoin.1 man/uriparse.1 man/pgmeta.1
 MAN5 = man/frames.5
 MAN7 = man/plakar-pg.7
 MANS = $(MAN1) $(MAN5) $(MAN7)
@@ -60,6 +61,10 @@ $(OUT)/tarjoin: $(OBJ)/tarjoin.o $(OBJ)/frame.o $(OBJ)/util.o
 $(OUT)/uriparse: $(OBJ)/uriparse.o $(OBJ)/util.o
 	@mkdir -p $(OUT)
 	$(CC) $(ALL_CFLAGS) -o $@ $^ $(JSON_LIBS) $(LDFLAGS)
+
+$(OUT)/pgmeta: $(OBJ)/pgmeta.o $(OBJ)/util.o
+	@mkdir -p $(OUT)
+	$(CC) $(ALL_CFLAGS) -o $@ $^ $(PQ_LIBS) $(JSON_LIBS) $(LDFLAGS)
 
 # libFuzzer on the location parser: make fuzz FUZZ_SECONDS=60
 FUZZ_SECONDS = 30
