@@ -46,3 +46,20 @@ printf '| tarsplit -n           / alone        %s\n' "$(ratio noverify alone)"
 printf '| tarsplit (verifying)  / alone        %s   (goal <= 1.10)\n' "$(ratio verify alone)"
 printf '| tarsplit verifying    / -n           %s\n' "$(ratio verify noverify)"
 printf 'tarsplit peak RSS                      %s KiB   (goal <= 16384)\n' "$(cat "$T/rss")"
+
+# pgmeta: 10 000 relations over four databases, against pg_dump
+# --schema-only of the same databases, in the same run.
+for db in 1 2 3 4; do
+	createdb "rel$db"
+	psql -qX -d "rel$db" -c "DO \$\$ BEGIN FOR i IN 1..2500 LOOP
+		EXECUTE format('CREATE TABLE t%s (id int PRIMARY KEY, name text NOT NULL, at timestamptz DEFAULT now())', i);
+	END LOOP; END \$\$"
+done
+echo "bench: 10 000 relations in 4 databases"
+for _ in $(seq "$rounds"); do
+	run pgmeta bash -c "pgmeta > $T/meta.json"
+	run pg_dump bash -c 'for db in rel1 rel2 rel3 rel4; do pg_dump --schema-only -d "$db" > /dev/null; done'
+done
+echo "bench: pgmeta found $(jq '[.databases[].relations // [] | length] | add' "$T/meta.json") relations"
+printf 'pgmeta                                 %6.2f s per run\n' "$(echo "${total[pgmeta]} / $rounds" | bc -l)"
+printf 'pgmeta / pg_dump --schema-only         %s   (goal <= 0.5)\n' "$(ratio pgmeta pg_dump)"

@@ -66,6 +66,7 @@ help(void)
 	    "SHA256,\n"
 	    "                 SHA384 or SHA512, as pg_basebackup "
 	    "--manifest-checksums\n"
+	    "  -e FILE        write the end frame to FILE, not to stdout\n"
 	    "  -m FILE        send FILE first, as the record /manifest.json\n"
 	    "  -n             do not verify the stream against "
 	    "backup_manifest\n"
@@ -404,8 +405,8 @@ main(int argc, char *argv[])
 	struct input in;
 	struct archive_entry *e;
 	enum ck_algo algo = CK_CRC32C;
-	const char *manifest = NULL;
-	int ch, r, verifying = 1, need_wal = 0;
+	const char *manifest = NULL, *endfile = NULL;
+	int ch, r, endfd = STDOUT_FILENO, verifying = 1, need_wal = 0;
 
 	if (argc == 2 && strcmp(argv[1], "--help") == 0)
 		help();
@@ -414,11 +415,14 @@ main(int argc, char *argv[])
 		return 0;
 	}
 	memset(&s, 0, sizeof(s));
-	while ((ch = getopt(argc, argv, "a:m:ntw")) != -1) {
+	while ((ch = getopt(argc, argv, "a:e:m:ntw")) != -1) {
 		switch (ch) {
 		case 'a':
 			if (ck_algo_parse(optarg, &algo) == -1)
 				errx(1, "unknown checksum algorithm: %s", optarg);
+			break;
+		case 'e':
+			endfile = optarg;
 			break;
 		case 'm':
 			manifest = optarg;
@@ -475,8 +479,16 @@ main(int argc, char *argv[])
 	if (s.verifier != NULL)
 		verify(&s);
 
-	if (!s.list && frame_write_end(STDOUT_FILENO, s.records, s.bytes) == -1)
-		err(EXIT_STREAM, "stdout");
+	/*
+	 * -e: the caller adds the end frame once it knows that the producer
+	 * of the tar stream, too, ended well.
+	 */
+	if (endfile != NULL && (endfd = open(endfile,
+	    O_WRONLY | O_CREAT | O_TRUNC, 0600)) == -1)
+		err(EXIT_STREAM, "%s", endfile);
+	if (!s.list && (frame_write_end(endfd, s.records, s.bytes) == -1 ||
+	    (endfile != NULL && close(endfd) == -1)))
+		err(EXIT_STREAM, "%s", endfile != NULL ? endfile : "stdout");
 	archive_read_free(s.archive);
 	bmv_free(s.verifier);
 	free(in.buf);

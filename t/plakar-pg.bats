@@ -1,0 +1,190 @@
+#!/usr/bin/env bats
+bats_require_minimum_version 1.5.0
+# bin/plakar-pg: the whole backup through the wrapper, its preflight, its
+# outcomes, WAL safety, and restore.
+
+setup_file() {
+	load common
+	T=$(pg_tmpdir)
+	export T
+	mkdir "$T/src"
+	[ "$(id -u)" != 0 ] || chown postgres: "$T/src"
+	pg_init "$T/src" --data-checksums
+	pg_start "$T/src"
+	pg_env "$T/src"
+	psql -qX -v ON_ERROR_STOP=1 <<-'SQL'
+		CREATE DATABASE load;
+		CREATE TABLE keep (id int PRIMARY KEY, v text);
+		INSERT INTO keep SELECT i, md5(i::text) FROM generate_series(1, 5000) i;
+		CREATE ROLE norep LOGIN;
+	SQL
+	pgbench -i -s 2 -q load >/dev/null 2>&1
+}
+
+teardown_file() {
+	pg_cleanup "$T"
+}
+
+setup() {
+	load common
+	pg_env "$T/src"
+	cd "$BATS_TEST_TMPDIR"
+	LOC="postgres+bin://postgres@localhost"
+}
+
+# restore_and_start FRAMES NAME: a data directory from FRAMES, verified
+# and started with its socket in $T/NAME.
+restore_and_start() {
+	mkdir "$T/$2"
+	[ "$(id -u)" != 0 ] || chown postgres: "$T/$2"
+	as_pg plakar-pg restore "$T/$2/data" < "$1"
+	run -0 pg_verifybackup "$T/$2/data"
+	pg_start "$T/$2"
+}
+
+@test "round trip through the wrapper while pgbench writes" {
+	pgbench -n -c 2 -T 60 load >/dev/null 2>&1 &
+	load=$!
+	sleep 1
+	plakar-pg backup "$LOC" host="$PGHOST" label=roundtrip > frames
+	kill "$load"; wait "$load" || true
+	assert_equal "$(last_type frames)" end
+	run -0 jq -r 'select(.path == "/manifest.json") | .type' < <(headers frames)
+	assert_output file
+
+	pg_dump_of "$T/src" > /dev/null
+	PGHOST=$T/src pg_dumpall --exclude-database=load | grep -v -e '^\\restrict ' -e '^\\unrestrict ' > before.sql
+	restore_and_start frames rt
+	PGHOST=$T/rt pg_dumpall --exclude-database=load | grep -v -e '^\\restrict ' -e '^\\unrestrict ' > after.sql
+	run -0 diff before.sql after.sql
+	# pgbench's own invariant holds in the copy taken under load
+	run -0 psql -h "$T/rt" -d load -tAXc "SELECT (SELECT sum(abalance) FROM pgbench_accounts) = (SELECT coalesce(sum(delta), 0) FROM pgbench_history) AND (SELECT sum(bbalance) FROM pgbench_branches) = (SELECT coalesce(sum(delta), 0) FROM pgbench_history), (SELECT count(*) FROM pgbench_history) > 0"
+	assert_output 't|t'
+	run -0 psql -h "$T/rt" -tAXc "SELECT label FROM pg_stat_file('backup_label.old') f, LATERAL (SELECT 1) x, LATERAL (SELECT substring(pg_read_file('backup_label.old') FROM 'LABEL: ([^\n]*)') AS label) l"
+	assert_output roundtrip
+	pg_stop "$T/rt"
+}
+
+@test "the README's backup and restore, exactly as printed" {
+	awk '/^A backup and a restore with plakar-pg/ { f = 1 } /^A backup by hand/ { f = 0 }
+		f && /^    \$ / { sub(/^    \$ /, ""); print }' "$BATS_TEST_DIRNAME/../README" > readme.sh
+	assert_equal "$(wc -l < readme.sh)" 3
+	run -0 sh -eu readme.sh
+	assert_output --partial "backup successfully verified"
+	assert_equal "$(last_type mypg.frames)" end
+}
+
+@test "a slot holds the WAL while checkpoints and WAL switches race the backup" {
+	psql -qX -c "ALTER SYSTEM SET max_wal_size = '32MB'" -c "ALTER SYSTEM SET min_wal_size = '32MB'" \
+		-c "ALTER SYSTEM SET wal_keep_size = 0" -c "SELECT pg_reload_conf()"
+	churn() {
+		for _ in $(seq 40); do
+			psql -qX -c "INSERT INTO keep SELECT i + 100000, 'x' FROM generate_series(1, 2000) i ON CONFLICT DO NOTHING" \
+				-c "SELECT pg_switch_wal()" -c CHECKPOINT >/dev/null 2>&1
+			sleep 0.2
+		done
+	}
+	# without the slot, the server recycles what the backup needs
+	churn & c=$!
+	run plakar-pg backup "$LOC" host="$PGHOST" max_rate=2M hold_wal=off
+	wait "$c"
+	assert_equal "$status" 3
+	[[ $output == *"plakar-pg: the server removed WAL the backup needed"* ]]
+	# with it, the same race is harmless
+	churn & c=$!
+	run -0 --separate-stderr sh -c "plakar-pg backup '$LOC' host='$PGHOST' max_rate=2M > slot.frames"
+	wait "$c"
+	assert_equal "$(last_type slot.frames)" end
+	restore_and_start slot.frames slot
+	pg_stop "$T/slot"
+	# and the slot went with the backup
+	run -0 psql -tAXc 'SELECT count(*) FROM pg_replication_slots'
+	assert_output 0
+	psql -qX -c "ALTER SYSTEM RESET ALL" -c "SELECT pg_reload_conf()"
+}
+
+@test "the server stopped mid-backup: non-zero, no end frame, a clear message" {
+	mkdir "$T/victim"
+	[ "$(id -u)" != 0 ] || chown postgres: "$T/victim"
+	pg_init "$T/victim"
+	pg_start "$T/victim"
+	( sleep 3; pg_stop "$T/victim" immediate ) &
+	run -3 --separate-stderr sh -c "plakar-pg backup '$LOC' host='$T/victim' max_rate=1M > victim.frames"
+	wait
+	[[ $stderr == *"plakar-pg: pg_basebackup failed (exit 1): "* ]]
+	assert_equal "$(last_type victim.frames)" error
+}
+
+@test "the consumer closes the pipe early: non-zero, nothing left running" {
+	run bash -c "plakar-pg backup '$LOC' host='$PGHOST' max_rate=4M | head -c 100000 > /dev/null; echo \${PIPESTATUS[0]}"
+	[ "$(tail -n 1 <<<"$output")" != 0 ]
+	sleep 1
+	run pgrep -f "pg_basebackup -D - -F tar"
+	assert_equal "$status" 1
+	run -0 psql -tAXc "SELECT count(*) FROM pg_stat_replication"
+	assert_output 0
+	run -0 psql -tAXc 'SELECT count(*) FROM pg_replication_slots'
+	assert_output 0
+}
+
+@test "preflight: each failure has its line and exit status 2" {
+	run -2 --separate-stderr plakar-pg backup "$LOC" host="$T/nowhere"
+	assert_regex "$stderr" "^plakar-pg: cannot reach the server: connection to server on socket \"$T/nowhere/.s.PGSQL.5432\" failed: No such file or directory"
+	run -2 --separate-stderr plakar-pg backup "postgres+bin://norep@localhost" host="$PGHOST"
+	assert_equal "$stderr" "plakar-pg: role norep has no REPLICATION privilege: ALTER ROLE ... REPLICATION, or use another role"
+	run -1 --separate-stderr plakar-pg backup "postgres+bin://h/db"
+	assert_equal "$stderr" "uriparse: location: a subpath is not allowed: pg_basebackup backs up the whole cluster"
+	run -1 --separate-stderr plakar-pg backup "$LOC" checkpoint=now
+	assert_equal "$stderr" "plakar-pg: checkpoint: fast or spread"
+}
+
+@test "preflight: wal_level minimal, no free WAL sender, user tablespaces" {
+	mkdir "$T/pf" "$T/pf/ts"
+	[ "$(id -u)" != 0 ] || chown -R postgres: "$T/pf"
+	pg_init "$T/pf"
+	pg_start "$T/pf" "-c wal_level=minimal -c max_wal_senders=0"
+	run -2 --separate-stderr plakar-pg backup "$LOC" host="$T/pf"
+	assert_equal "$stderr" "plakar-pg: wal_level is minimal: set wal_level = replica and max_wal_senders > 0 in postgresql.conf and restart the server"
+	pg_stop "$T/pf"
+	pg_start "$T/pf" "-c max_wal_senders=1"
+	PGHOST=$T/pf pg_basebackup -D - -F tar -X none -r 32k > /dev/null 2>&1 &
+	hog=$!
+	sleep 1
+	run -2 --separate-stderr plakar-pg backup "$LOC" host="$T/pf"
+	kill "$hog"; wait "$hog" || true
+	[[ $stderr == "plakar-pg: no free WAL sender (max_wal_senders are all in use): "*"exceeds max_wal_senders (currently 1)"* ]]
+	psql -h "$T/pf" -qX -c "CREATE TABLESPACE ts1 LOCATION '$T/pf/ts'"
+	sleep 1
+	run -2 --separate-stderr plakar-pg backup "$LOC" host="$T/pf"
+	assert_equal "$stderr" "plakar-pg: the cluster has user tablespaces (ts1): pg_basebackup cannot send them in one stream; move them to pg_default, or back up with pg_basebackup -D to a directory"
+	pg_stop "$T/pf"
+}
+
+@test "a corrupt page on a cluster with data checksums: the XX001 outcome" {
+	psql -qX -c "CREATE TABLE victim AS SELECT generate_series(1, 1000) AS n" -c CHECKPOINT
+	rel=$(psql -tAXc "SELECT pg_relation_filepath('victim')")
+	pg_stop "$T/src"
+	# a byte inside the first page's tuples, not its header
+	printf 'X' | dd of="$T/src/data/$rel" bs=1 seek=4000 conv=notrunc 2>/dev/null
+	pg_start "$T/src"
+	run -4 --separate-stderr sh -c "plakar-pg backup '$LOC' host='$PGHOST' > bad.frames"
+	[[ $stderr == *"checksum verification failed"* ]]
+	[[ $stderr == *"plakar-pg: page checksum failure (SQLSTATE XX001): the data arrived but is corrupt"* ]]
+	assert_equal "$(last_type bad.frames)" error
+	psql -qX -c "DROP TABLE victim"
+}
+
+@test "restore refuses a non-empty directory, a live postmaster.pid, a cut stream" {
+	plakar-pg backup "$LOC" host="$PGHOST" > good.frames
+	mkdir full && touch full/x
+	run -1 --separate-stderr plakar-pg restore full < good.frames
+	assert_equal "$stderr" "plakar-pg: full: not empty: restore into a new or empty directory"
+	run -1 --separate-stderr plakar-pg restore "$T/src/data" < good.frames
+	assert_equal "$stderr" "plakar-pg: $T/src/data: postmaster.pid is there: a server may be running on it; stop it, or restore to a fresh directory"
+	head -c 5000000 good.frames > cut.frames
+	run -1 --separate-stderr plakar-pg restore cut < cut.frames
+	[[ $stderr == *"plakar-pg: restore failed: the backup is incomplete or damaged; cut is not usable" ]]
+	[ ! -e cut/global/pg_control ]
+	run -0 plakar-pg restore empty < good.frames
+	assert_equal "$(stat -c %a empty)" 700
+}
