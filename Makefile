@@ -39,7 +39,7 @@ ALL_CFLAGS = $(WARNFLAGS) -D_GNU_SOURCE -DVERSION='"$(VERSION)"' \
 
 PROGS = tarsplit tarjoin uriparse pgmeta
 SCRIPTS = plakar-pg
-MAN1 = man/tarsplit.1 man/tarjoin.1 man/uriparse.1 man/pgmeta.1
+MAN1 = man/plakar-pg.1 man/tarsplit.1 man/tarjoin.1 man/uriparse.1 man/pgmeta.1
 MAN5 = man/frames.5
 MAN7 = man/plakar-pg.7
 MANS = $(MAN1) $(MAN5) $(MAN7)

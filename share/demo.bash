@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The first command of the README: install what plakar-pg needs (as root,
 # from Debian's archive), build it, then back up a throwaway local cluster
-# through pg_basebackup | tarsplit, restore it with tarjoin, verify it,
+# with plakar-pg backup (pg_basebackup | tarsplit), restore it, verify it,
 # start it and compare pg_dumpall before and after.  Removes what it made.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -28,16 +28,16 @@ pg_env "$T/src"
 pgbench -i -s 5 -q >/dev/null 2>&1
 pg_dump_of "$T/src" > "$T/before.sql"
 
-echo "demo: pg_basebackup -D - -F tar -X fetch -c fast | tarsplit -w > frames"
-pg_basebackup -D - -F tar -X fetch -c fast | tarsplit -w > "$T/frames"
+echo "demo: plakar-pg backup postgres+bin://postgres@localhost host=$PGHOST > frames"
+plakar-pg backup postgres+bin://postgres@localhost host="$PGHOST" > "$T/frames"
 python3 t/frames.py < "$T/frames" | jq -s -r '
 	"demo: \(map(select(.type == "file")) | length) files, " +
 	"\(map(select(.type == "dir")) | length) directories, " +
 	"end frame: \(last | tojson)"'
 
-echo "demo: tarjoin -C restored < frames; pg_verifybackup restored"
+echo "demo: plakar-pg restore restored < frames; pg_verifybackup restored"
 mkdir "$T/restored"
-tarjoin -C "$T/restored/data" < "$T/frames"
+plakar-pg restore "$T/restored/data" < "$T/frames"
 [ "$(id -u)" != 0 ] || chown -R postgres: "$T/restored"
 pg_verifybackup "$T/restored/data"
 pg_start "$T/restored"

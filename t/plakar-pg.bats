@@ -75,32 +75,38 @@ restore_and_start() {
 }
 
 @test "a slot holds the WAL while checkpoints and WAL switches race the backup" {
-	psql -qX -c "ALTER SYSTEM SET max_wal_size = '32MB'" -c "ALTER SYSTEM SET min_wal_size = '32MB'" \
-		-c "ALTER SYSTEM SET wal_keep_size = 0" -c "SELECT pg_reload_conf()"
+	# 1 MB segments and a tiny max_wal_size: the server recycles fast
+	mkdir "$T/wal"
+	[ "$(id -u)" != 0 ] || chown postgres: "$T/wal"
+	pg_init "$T/wal" --wal-segsize=1
+	pg_start "$T/wal" "-c max_wal_size=4MB -c min_wal_size=2MB -c wal_keep_size=0"
+	psql -h "$T/wal" -qX -c "CREATE TABLE churn (id int PRIMARY KEY, v text)"
 	churn() {
-		for _ in $(seq 40); do
-			psql -qX -c "INSERT INTO keep SELECT i + 100000, 'x' FROM generate_series(1, 2000) i ON CONFLICT DO NOTHING" \
+		for i in $(seq 12); do
+			psql -h "$T/wal" -qX -c "INSERT INTO churn SELECT g + $i * 10000, 'x' FROM generate_series(1, 2000) g" \
 				-c "SELECT pg_switch_wal()" -c CHECKPOINT >/dev/null 2>&1
 			sleep 0.2
 		done
 	}
-	# without the slot, the server recycles what the backup needs
+	# without the slot, the server removes WAL the backup needs
 	churn & c=$!
-	run plakar-pg backup "$LOC" host="$PGHOST" max_rate=2M hold_wal=off
+	run plakar-pg backup "$LOC" host="$T/wal" max_rate=4M hold_wal=off
 	wait "$c"
 	assert_equal "$status" 3
 	[[ $output == *"plakar-pg: the server removed WAL the backup needed"* ]]
 	# with it, the same race is harmless
 	churn & c=$!
-	run -0 --separate-stderr sh -c "plakar-pg backup '$LOC' host='$PGHOST' max_rate=2M > slot.frames"
+	run -0 --separate-stderr sh -c "plakar-pg backup '$LOC' host='$T/wal' max_rate=4M > slot.frames"
 	wait "$c"
 	assert_equal "$(last_type slot.frames)" end
+	pg_stop "$T/wal"
 	restore_and_start slot.frames slot
 	pg_stop "$T/slot"
 	# and the slot went with the backup
-	run -0 psql -tAXc 'SELECT count(*) FROM pg_replication_slots'
+	pg_start "$T/wal"
+	run -0 psql -h "$T/wal" -tAXc 'SELECT count(*) FROM pg_replication_slots'
 	assert_output 0
-	psql -qX -c "ALTER SYSTEM RESET ALL" -c "SELECT pg_reload_conf()"
+	pg_stop "$T/wal"
 }
 
 @test "the server stopped mid-backup: non-zero, no end frame, a clear message" {
