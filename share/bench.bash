@@ -58,6 +58,7 @@ done
 echo "bench: 10 000 relations in 4 databases"
 for _ in $(seq "$rounds"); do
 	run pgmeta bash -c "pgmeta > $T/meta.json"
+	# shellcheck disable=SC2016
 	run pg_dump bash -c 'for db in rel1 rel2 rel3 rel4; do pg_dump --schema-only -d "$db" > /dev/null; done'
 done
 echo "bench: pgmeta found $(jq '[.databases[].relations // [] | length] | add' "$T/meta.json") relations"
