@@ -306,20 +306,16 @@ parse_record(json_t *o, struct frame *f, char *errbuf, size_t errlen)
 }
 
 int
-frame_read(FILE *in, struct frame *f, char *errbuf, size_t errlen)
+frame_parse(const char *line, size_t len, struct frame *f, char *errbuf,
+    size_t errlen)
 {
 	json_error_t jerr;
 	const char *type = NULL;
-	char *line = NULL;
-	size_t len = 0;
 	int64_t v;
-	int rc, t;
+	int t;
 
 	memset(f, 0, sizeof(*f));
-	if ((rc = read_line(in, &line, &len, errbuf, errlen)) != 1)
-		return rc;
 	f->json = json_loadb(line, len, JSON_REJECT_DUPLICATES, &jerr);
-	free(line);
 	if (!json_is_object(f->json))
 		return bad(errbuf, errlen, "frame header is not a JSON object%s%s",
 		    f->json == NULL ? ": " : "", f->json == NULL ? jerr.text : "");
@@ -359,6 +355,21 @@ frame_read(FILE *in, struct frame *f, char *errbuf, size_t errlen)
 	default:
 		return parse_record(f->json, f, errbuf, errlen) == -1 ? -1 : 1;
 	}
+}
+
+int
+frame_read(FILE *in, struct frame *f, char *errbuf, size_t errlen)
+{
+	char *line = NULL;
+	size_t len = 0;
+	int rc;
+
+	memset(f, 0, sizeof(*f));
+	if ((rc = read_line(in, &line, &len, errbuf, errlen)) != 1)
+		return rc;
+	rc = frame_parse(line, len, f, errbuf, errlen);
+	free(line);
+	return rc;
 }
 
 void

@@ -69,6 +69,8 @@ char	*frame_record_json(const struct frame *);
  * input, described in errbuf.
  */
 int	 frame_read(FILE *, struct frame *, char *, size_t);
+/* The same for one header line in memory, without its newline. */
+int	 frame_parse(const char *, size_t, struct frame *, char *, size_t);
 void	 frame_free(struct frame *);
 
 #endif
