@@ -50,7 +50,7 @@ static const char zeros[ZERO_BLOCK];
 static void
 usage(void)
 {
-	fprintf(stderr, "usage: tarsplit [-ntw] [-a algorithm] [-m file]\n");
+	fprintf(stderr, "usage: tarsplit [-ntw] [-a algorithm] [-e file] [-m file]\n");
 	exit(1);
 }
 
