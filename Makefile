@@ -33,11 +33,20 @@ ARCHIVE_LIBS := $(shell pkg-config --libs libarchive)
 JSON_LIBS := $(shell pkg-config --libs jansson)
 CRYPTO_LIBS := $(shell pkg-config --libs libcrypto libisal)
 PQ_LIBS := $(shell pkg-config --libs libpq)
+H2_CFLAGS := $(shell pkg-config --cflags libnghttp2 libprotobuf-c)
+H2_LIBS := $(shell pkg-config --libs libnghttp2 libprotobuf-c)
+
+# The importer's protobuf code, generated from share/proto by protoc-c;
+# google/protobuf/timestamp.proto comes from libprotobuf-dev.
+GEN = build/gen
+PROTO_INCLUDE = /usr/include
+PROTO_C = $(GEN)/connectors.pb-c.c $(GEN)/importer.pb-c.c \
+	$(GEN)/google/protobuf/timestamp.pb-c.c
 
 ALL_CFLAGS = $(WARNFLAGS) -D_GNU_SOURCE -DVERSION='"$(VERSION)"' \
 	$(PKG_CFLAGS) $(CFLAGS) $(EXTRA_CFLAGS)
 
-PROGS = tarsplit tarjoin uriparse pgmeta
+PROGS = tarsplit tarjoin uriparse pgmeta plakar-pg-importer
 SCRIPTS = plakar-pg
 MAN1 = man/plakar-pg.1 man/tarsplit.1 man/tarjoin.1 man/uriparse.1 man/pgmeta.1
 MAN5 = man/frames.5
@@ -65,6 +74,26 @@ $(OUT)/uriparse: $(OBJ)/uriparse.o $(OBJ)/util.o
 $(OUT)/pgmeta: $(OBJ)/pgmeta.o $(OBJ)/util.o
 	@mkdir -p $(OUT)
 	$(CC) $(ALL_CFLAGS) -o $@ $^ $(PQ_LIBS) $(JSON_LIBS) $(LDFLAGS)
+
+$(PROTO_C): share/proto/connectors.proto share/proto/importer.proto
+	@mkdir -p $(GEN)
+	protoc-c -Ishare/proto -I$(PROTO_INCLUDE) --c_out=$(GEN) \
+	    connectors.proto importer.proto google/protobuf/timestamp.proto
+
+# Generated code gets the compiler's defaults, not our warnings.
+$(OBJ)/pb/%.o: $(GEN)/%.c $(PROTO_C)
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS) $(EXTRA_CFLAGS) $(H2_CFLAGS) -I$(GEN) -c -o $@ $<
+
+$(OBJ)/plakar-pg-importer.o: src/plakar-pg-importer.c src/*.h $(PROTO_C)
+	@mkdir -p $(OBJ)
+	$(CC) $(ALL_CFLAGS) $(H2_CFLAGS) -I$(GEN) -c -o $@ $<
+
+$(OUT)/plakar-pg-importer: $(OBJ)/plakar-pg-importer.o $(OBJ)/frame.o \
+    $(OBJ)/util.o $(OBJ)/pb/connectors.pb-c.o $(OBJ)/pb/importer.pb-c.o \
+    $(OBJ)/pb/google/protobuf/timestamp.pb-c.o
+	@mkdir -p $(OUT)
+	$(CC) $(ALL_CFLAGS) -o $@ $^ $(H2_LIBS) $(JSON_LIBS) $(LDFLAGS)
 
 # libFuzzer on the location parser: make fuzz FUZZ_SECONDS=60
 FUZZ_SECONDS = 30
