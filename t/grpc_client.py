@@ -7,6 +7,7 @@ grpc_client.py STUBS SOCKET OP CONFIG_JSON [ARG]
   init                  print the InitResponse as JSON
   ping                  Ping
   import OUTDIR         rebuild the /data/ records in OUTDIR, print a summary
+  read                  read every record and its content, keep nothing
   drop N                read N records, then hang up without a word
 A gRPC error prints "grpc-error CODE: DETAILS" and exits 2.
 """
@@ -32,6 +33,7 @@ def init(stub, config):
 
 
 def rebuild(stub, outdir):
+    keep = outdir is not None
     acks = queue.Queue()
 
     def requests():
@@ -62,7 +64,7 @@ def rebuild(stub, outdir):
             assert len(content) == info.size, rec.pathname
         if rec.pathname == "/manifest.json":
             manifest = json.loads(content)
-        elif rec.pathname.startswith("/data/") and not rec.error:
+        elif keep and rec.pathname.startswith("/data/") and not rec.error:
             path = os.path.join(outdir, rec.pathname[len("/data/"):])
             perm = info.mode & 0o7777
             if info.mode & GO_DIR:
@@ -81,7 +83,8 @@ def rebuild(stub, outdir):
     for path, perm, mtime in reversed(dirs):
         os.chmod(path, perm)
         os.utime(path, (mtime, mtime))
-    os.chmod(outdir, 0o700)
+    if keep:
+        os.chmod(outdir, 0o700)
     stub.Close(importer_pb2.CloseRequest(), timeout=30)
     print(json.dumps({"records": records, "files": files,
                       "finished": finished,
@@ -114,6 +117,8 @@ def main():
         elif op == "import":
             os.makedirs(sys.argv[5], mode=0o700, exist_ok=True)
             rebuild(stub, sys.argv[5])
+        elif op == "read":
+            rebuild(stub, None)
         elif op == "drop":
             drop(stub, int(sys.argv[5]))
     except grpc.RpcError as e:
