@@ -5,6 +5,7 @@
 #   make check-asan      the same suite with ASan+UBSan builds
 #   make lint            mandoc -Tlint and shellcheck
 #   make bench           speed and memory, measured side by side
+#   make package         the directory for plakar pkg create
 #   make install         PREFIX=/usr/local DESTDIR=
 
 VERSION = 0.1.0
@@ -48,7 +49,7 @@ ALL_CFLAGS = $(WARNFLAGS) -D_GNU_SOURCE -DVERSION='"$(VERSION)"' \
 
 PROGS = tarsplit tarjoin uriparse pgmeta plakar-pg-importer
 SCRIPTS = plakar-pg
-MAN1 = man/plakar-pg.1 man/tarsplit.1 man/tarjoin.1 man/uriparse.1 man/pgmeta.1
+MAN1 = man/plakar-pg.1 man/plakar-pg-importer.1 man/tarsplit.1 man/tarjoin.1 man/uriparse.1 man/pgmeta.1
 MAN5 = man/frames.5
 MAN7 = man/plakar-pg.7
 MANS = $(MAN1) $(MAN5) $(MAN7)
@@ -138,7 +139,18 @@ install: all
 	install -m 644 $(MAN5) $(DESTDIR)$(MANDIR)/man5/
 	install -m 644 $(MAN7) $(DESTDIR)$(MANDIR)/man7/
 
+# The directory that plakar pkg create takes: the manifest, its validator,
+# the importer and the programs it runs.
+PKGDIR = build/package
+package: all
+	rm -rf $(PKGDIR)
+	mkdir -p $(PKGDIR)
+	cp share/manifest.yaml share/schema.json $(PKGDIR)/
+	for p in $(PROGS); do install -m 755 $(OUT)/$$p $(PKGDIR)/; done
+	install -m 755 bin/plakar-pg $(PKGDIR)/
+	@echo "then: cd $(PKGDIR) && plakar pkg create manifest.yaml v$(VERSION)"
+
 clean:
 	rm -rf build $(PROGS:%=bin/%)
 
-.PHONY: all check check-asan lint bench fuzz install clean
+.PHONY: all check check-asan lint bench fuzz package install clean

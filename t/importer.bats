@@ -122,3 +122,40 @@ client() {
 	run -0 psql -tAXc "SELECT count(*) FROM pg_replication_slots"
 	assert_output 0
 }
+
+@test "the package: manifest, validator and programs that find each other" {
+	run -0 make -s -C "$BATS_TEST_DIRNAME/.." package PKGDIR="$BATS_TEST_TMPDIR/pkg" OUT="$PLAKAR_PG_BIN"
+	run -0 ls "$BATS_TEST_TMPDIR/pkg"
+	assert_output "$(printf '%s\n' manifest.yaml pgmeta plakar-pg plakar-pg-importer schema.json tarjoin tarsplit uriparse)"
+	for f in plakar-pg plakar-pg-importer tarsplit pgmeta uriparse; do
+		[ -x "$BATS_TEST_TMPDIR/pkg/$f" ] || fail "$f has no run bit"
+		grep -q "$f" "$BATS_TEST_TMPDIR/pkg/manifest.yaml" || fail "$f not in the manifest"
+	done
+	# the packaged importer runs the packaged wrapper, not one in PATH
+	socat "UNIX-LISTEN:$SOCK" "EXEC:$BATS_TEST_TMPDIR/pkg/plakar-pg-importer" 2>importer.err &
+	SOCAT=$!
+	for _ in $(seq 50); do [ -S "$SOCK" ] && break; sleep 0.1; done
+	run -0 env PATH=/usr/bin:/bin /usr/bin/python3 "$BATS_TEST_DIRNAME/grpc_client.py" "$T/stubs" "$SOCK" ping "$CONFIG"
+	assert_output pong
+}
+
+@test "the validator's options are the ones plakar-pg takes, no more" {
+	schema=$BATS_TEST_DIRNAME/../share/schema.json
+	declare -A sample=([location]=postgres+bin://h [host]=h [port]=5433 [username]=u
+		[password]=p [pg_bin_dir]="$PGBIN" [ssl_mode]=require [ssl_cert]=/etc/hostname
+		[ssl_key]=/etc/hostname [ssl_root_cert]=/etc/hostname
+		[ssl_cert_data]='-----BEGIN X-----' [ssl_key_data]='-----BEGIN X-----'
+		[ssl_root_cert_data]='-----BEGIN X-----' [connect_timeout]=5
+		[checkpoint]=spread [label]=l [max_rate]=1M [progress]=off
+		[wal_method]=none [hold_wal]=off)
+	run -0 jq -r '.properties | keys[]' "$schema"
+	keys=$output
+	assert_equal "$(wc -l <<<"$keys")" "${#sample[@]}"
+	for k in $keys; do
+		[ -n "${sample[$k]+x}" ] || fail "no sample for $k"
+		run plakar-pg options location=postgres+bin://h "$k=${sample[$k]}"
+		[ "$status" -eq 0 ] || [ "$k" = location ] || fail "plakar-pg refuses $k: $output"
+	done
+	run -1 plakar-pg options location=postgres+bin://h sslmode=require
+	assert_output "uriparse: unknown option: sslmode"
+}
