@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
-# make bench: tarsplit's cost, measured side by side in one run on a
-# cluster of about 1 GB (pgbench scale 65; BENCH_SCALE to change it).
+# make bench: the cost of each layer, measured side by side in one run on
+# a cluster of about 1 GB (pgbench scale 65; BENCH_SCALE to change it):
+# tarsplit, the wrapper and the gRPC path against pg_basebackup alone, and
+# pgmeta against pg_dump --schema-only.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 # shellcheck source=t/pg.bash
@@ -32,7 +34,21 @@ run() {
 	t1=$(now)
 	total[$name]=$(echo "${total[$name]:-0} + $t1 - $t0" | bc -l)
 }
+# The gRPC path: the importer behind a Unix socket, a Python client that
+# reads every record and its content, as Plakar would.
+/usr/bin/python3 -m grpc_tools.protoc -I share/proto --python_out="$T" \
+	--grpc_python_out="$T" connectors.proto importer.proto importer_service.proto
+grpc_backup() {
+	rm -f "$T/imp.sock"
+	socat "UNIX-LISTEN:$T/imp.sock" "EXEC:$PLAKAR_PG_BIN/plakar-pg-importer" 2>/dev/null &
+	while [ ! -S "$T/imp.sock" ]; do sleep 0.05; done
+	/usr/bin/python3 t/grpc_client.py "$T" "$T/imp.sock" read \
+		"{\"location\": \"postgres+bin://postgres@localhost\", \"host\": \"$PGHOST\"}" >/dev/null
+	wait
+}
 for _ in $(seq "$rounds"); do
+	run wrapper bash -c "plakar-pg backup postgres+bin://postgres@localhost host=$PGHOST > /dev/null"
+	run grpc grpc_backup
 	run alone bash -c "$(declare -f bb); bb > /dev/null"
 	run cat bash -c "$(declare -f bb); bb | cat > /dev/null"
 	run noverify bash -c "$(declare -f bb); bb | tarsplit -n > /dev/null"
@@ -46,6 +62,8 @@ printf '| tarsplit -n           / alone        %s\n' "$(ratio noverify alone)"
 printf '| tarsplit (verifying)  / alone        %s   (goal <= 1.10)\n' "$(ratio verify alone)"
 printf '| tarsplit verifying    / -n           %s\n' "$(ratio verify noverify)"
 printf 'tarsplit peak RSS                      %s KiB   (goal <= 16384)\n' "$(cat "$T/rss")"
+printf 'plakar-pg backup        / alone        %s   (goal <= 1.15)\n' "$(ratio wrapper alone)"
+printf 'gRPC path               / plakar-pg    %s   (goal <= 1.25)\n' "$(ratio grpc wrapper)"
 
 # pgmeta: 10 000 relations over four databases, against pg_dump
 # --schema-only of the same databases, in the same run.

@@ -194,3 +194,23 @@ restore_and_start() {
 	run -0 plakar-pg restore empty < good.frames
 	assert_equal "$(stat -c %a empty)" 700
 }
+
+@test "a Plakar source name as the location, looked up with plakar source show" {
+	# plakar itself is not in Debian: a stand-in prints a source the way
+	# plakar-pg(1) says it reads one (a flat YAML map under its name).
+	mkdir fakebin
+	cat > fakebin/plakar <<-FAKE
+		#!/bin/sh
+		[ "\$*" = "source show -secrets mypg" ] || { echo "no such source: \$*" >&2; exit 1; }
+		printf 'mypg:\n    location: "postgres+bin://postgres@localhost"\n    host: %s\n    label: from-plakar\n' '$PGHOST'
+	FAKE
+	chmod +x fakebin/plakar
+	run -0 env PATH="$PWD/fakebin:$PATH" plakar-pg options mypg
+	assert_output --partial "\"host\":\"$PGHOST\""
+	run -0 env PATH="$PWD/fakebin:$PATH" sh -c 'plakar-pg backup mypg > named.frames'
+	assert_equal "$(last_type named.frames)" end
+	run -1 --separate-stderr env PATH="$PWD/fakebin:$PATH" plakar-pg backup nosuch
+	assert_equal "$stderr" "plakar-pg: nosuch: plakar source show failed: no such source: source show -secrets nosuch"
+	run -1 --separate-stderr env PATH=/usr/bin:/bin "$PLAKAR_PG_BIN/plakar-pg" backup mypg
+	assert_equal "$stderr" "plakar-pg: mypg: not a postgres+bin:// location, and plakar is not installed to look it up as a source"
+}
