@@ -12,10 +12,7 @@ rounds=${BENCH_ROUNDS:-3}
 
 T=$(pg_tmpdir)
 trap 'pg_cleanup "$T"' EXIT
-mkdir "$T/src"
-[ "$(id -u)" != 0 ] || chown postgres: "$T/src"
-pg_init "$T/src"
-pg_start "$T/src"
+pg_cluster "$T/src"
 pg_env "$T/src"
 echo "bench: pgbench -i -s $scale ..."
 pgbench -i -s "$scale" -q >/dev/null 2>&1

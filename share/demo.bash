@@ -18,12 +18,8 @@ make -s
 source t/pg.bash
 T=$(pg_tmpdir)
 trap 'pg_cleanup "$T"' EXIT
-mkdir "$T/src"
-[ "$(id -u)" != 0 ] || chown postgres: "$T/src"
-
 echo "demo: a throwaway cluster in $T/src/data"
-pg_init "$T/src"
-pg_start "$T/src"
+pg_cluster "$T/src"
 pg_env "$T/src"
 pgbench -i -s 5 -q >/dev/null 2>&1
 pg_dump_of "$T/src" > "$T/before.sql"

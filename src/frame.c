@@ -156,17 +156,6 @@ frame_write_end(int fd, uint64_t records, uint64_t bytes)
 
 /* Reading. */
 
-static int
-bad(char *errbuf, size_t errlen, const char *fmt, ...)
-{
-	va_list ap;
-
-	va_start(ap, fmt);
-	vsnprintf(errbuf, errlen, fmt, ap);
-	va_end(ap);
-	return -1;
-}
-
 /* Read one line into a growing buffer; the newline is not kept. */
 static int
 read_line(FILE *in, char **buf, size_t *len, char *errbuf, size_t errlen)
@@ -179,7 +168,7 @@ read_line(FILE *in, char **buf, size_t *len, char *errbuf, size_t errlen)
 		if (n + 1 >= cap) {
 			if (cap >= FRAME_HEADER_MAX) {
 				free(p);
-				return bad(errbuf, errlen,
+				return seterr(errbuf, errlen,
 				    "frame header longer than %d bytes",
 				    FRAME_HEADER_MAX);
 			}
@@ -193,11 +182,11 @@ read_line(FILE *in, char **buf, size_t *len, char *errbuf, size_t errlen)
 
 		free(p);
 		if (failed)
-			return bad(errbuf, errlen, "read error: %s",
+			return seterr(errbuf, errlen, "read error: %s",
 			    strerror(errno));
 		if (n == 0)
 			return 0;
-		return bad(errbuf, errlen, "truncated frame header");
+		return seterr(errbuf, errlen, "truncated frame header");
 	}
 	p[n] = '\0';
 	*buf = p;
@@ -212,10 +201,10 @@ get_int(json_t *o, const char *key, int64_t min, int64_t max, int64_t *out,
 	json_t *v = json_object_get(o, key);
 
 	if (!json_is_integer(v))
-		return bad(errbuf, errlen, "frame without integer \"%s\"", key);
+		return seterr(errbuf, errlen, "frame without integer \"%s\"", key);
 	*out = json_integer_value(v);
 	if (*out < min || *out > max)
-		return bad(errbuf, errlen, "frame \"%s\" out of range", key);
+		return seterr(errbuf, errlen, "frame \"%s\" out of range", key);
 	return 0;
 }
 
@@ -226,7 +215,7 @@ get_str(json_t *o, const char *key, const char **out, char *errbuf,
 	json_t *v = json_object_get(o, key);
 
 	if (!json_is_string(v))
-		return bad(errbuf, errlen, "frame without string \"%s\"", key);
+		return seterr(errbuf, errlen, "frame without string \"%s\"", key);
 	*out = json_string_value(v);
 	return 0;
 }
@@ -244,7 +233,7 @@ get_name(json_t *o, const char *key, char **out, size_t *outlen,
 	snprintf(hexkey, sizeof(hexkey), "%s_hex", key);
 	h = json_object_get(o, hexkey);
 	if (json_is_string(v) == json_is_string(h))
-		return bad(errbuf, errlen, "frame needs one of \"%s\" and \"%s\"",
+		return seterr(errbuf, errlen, "frame needs one of \"%s\" and \"%s\"",
 		    key, hexkey);
 	if (v != NULL) {
 		n = json_string_length(v);
@@ -258,7 +247,7 @@ get_name(json_t *o, const char *key, char **out, size_t *outlen,
 		    (unsigned char *)*out) == -1) {
 			free(*out);
 			*out = NULL;
-			return bad(errbuf, errlen, "bad hex in \"%s\"", hexkey);
+			return seterr(errbuf, errlen, "bad hex in \"%s\"", hexkey);
 		}
 	}
 	(*out)[n] = '\0';
@@ -275,7 +264,7 @@ parse_record(json_t *o, struct frame *f, char *errbuf, size_t errlen)
 		return -1;
 	if (f->pathlen < 2 || f->path[0] != '/' ||
 	    !relpath_is_safe(f->path + 1, f->pathlen - 1))
-		return bad(errbuf, errlen, "unsafe record path");
+		return seterr(errbuf, errlen, "unsafe record path");
 	if (f->type == FRAME_FILE) {
 		if (get_int(o, "size", 0, INT64_MAX, &v, errbuf, errlen) == -1)
 			return -1;
@@ -297,10 +286,10 @@ parse_record(json_t *o, struct frame *f, char *errbuf, size_t errlen)
 			return -1;
 		if (f->targetlen == 0 || memchr(f->target, '\0',
 		    f->targetlen) != NULL)
-			return bad(errbuf, errlen, "bad link target");
+			return seterr(errbuf, errlen, "bad link target");
 		if (f->type == FRAME_HARDLINK && (f->target[0] != '/' ||
 		    !relpath_is_safe(f->target + 1, f->targetlen - 1)))
-			return bad(errbuf, errlen, "unsafe hard link target");
+			return seterr(errbuf, errlen, "unsafe hard link target");
 	}
 	return 0;
 }
@@ -317,7 +306,7 @@ frame_parse(const char *line, size_t len, struct frame *f, char *errbuf,
 	memset(f, 0, sizeof(*f));
 	f->json = json_loadb(line, len, JSON_REJECT_DUPLICATES, &jerr);
 	if (!json_is_object(f->json))
-		return bad(errbuf, errlen, "frame header is not a JSON object%s%s",
+		return seterr(errbuf, errlen, "frame header is not a JSON object%s%s",
 		    f->json == NULL ? ": " : "", f->json == NULL ? jerr.text : "");
 	if (get_str(f->json, "type", &type, errbuf, errlen) == -1)
 		return -1;
@@ -325,7 +314,7 @@ frame_parse(const char *line, size_t len, struct frame *f, char *errbuf,
 		if (strcmp(type, type_names[t]) == 0)
 			break;
 	if (t > FRAME_END)
-		return bad(errbuf, errlen, "unknown frame type \"%s\"", type);
+		return seterr(errbuf, errlen, "unknown frame type \"%s\"", type);
 	f->type = (enum frame_type)t;
 
 	switch (f->type) {

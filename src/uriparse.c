@@ -66,28 +66,6 @@ static const char *const ssl_modes[] = {
 	"disable", "allow", "prefer", "require", "verify-ca", "verify-full"
 };
 
-static int
-bad(char *errbuf, size_t errlen, const char *fmt, ...)
-{
-	va_list ap;
-
-	va_start(ap, fmt);
-	vsnprintf(errbuf, errlen, fmt, ap);
-	va_end(ap);
-	return -1;
-}
-
-static int
-hexval(char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	c |= 0x20;
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	return -1;
-}
-
 /* Percent-decode n bytes of s; what into errors names the part. */
 static int
 decode(const char *s, size_t n, char **out, const char *what, char *errbuf,
@@ -101,16 +79,15 @@ decode(const char *s, size_t n, char **out, const char *what, char *errbuf,
 			p[k++] = s[i];
 			continue;
 		}
-		if (i + 2 >= n || hexval(s[i + 1]) < 0 ||
-		    hexval(s[i + 2]) < 0) {
+		if (i + 2 >= n || hex_decode(s + i + 1, 2,
+		    (unsigned char *)p + k) == -1) {
 			free(p);
-			return bad(errbuf, errlen, "location: bad percent-encoding "
+			return seterr(errbuf, errlen, "location: bad percent-encoding "
 			    "in the %s", what);
 		}
-		p[k] = (char)(hexval(s[i + 1]) << 4 | hexval(s[i + 2]));
 		if (p[k] == '\0') {
 			free(p);
-			return bad(errbuf, errlen, "location: %%00 in the %s",
+			return seterr(errbuf, errlen, "location: %%00 in the %s",
 			    what);
 		}
 		k++;
@@ -133,7 +110,7 @@ check_port(const char *what, const char *s, char *errbuf, size_t errlen)
 		v = v * 10 + (s[i] - '0');
 	}
 	if (n == 0 || i != n || v < 1 || v > 65535)
-		return bad(errbuf, errlen, "%s: not a port number from 1 to "
+		return seterr(errbuf, errlen, "%s: not a port number from 1 to "
 		    "65535", what);
 	return 0;
 }
@@ -150,18 +127,18 @@ parse_location(const char *loc, struct conn *c, char *errbuf, size_t errlen)
 	size_t n = strlen(SCHEME);
 
 	if (strncasecmp(loc, SCHEME, n) != 0)
-		return bad(errbuf, errlen, "location: not a %s URI", SCHEME);
+		return seterr(errbuf, errlen, "location: not a %s URI", SCHEME);
 	auth = loc + n;
 	end = auth + strcspn(auth, "/?#");
 	/* A trailing '/' alone is allowed, nothing after it. */
 	rest = *end == '/' ? end + 1 : end;
 	if (*rest == '?')
-		return bad(errbuf, errlen, "location: a query string is not "
+		return seterr(errbuf, errlen, "location: a query string is not "
 		    "allowed; give options as key=value");
 	if (*rest == '#')
-		return bad(errbuf, errlen, "location: a fragment is not allowed");
+		return seterr(errbuf, errlen, "location: a fragment is not allowed");
 	if (*end == '/' && *rest != '\0')
-		return bad(errbuf, errlen, "location: a subpath is not allowed: "
+		return seterr(errbuf, errlen, "location: a subpath is not allowed: "
 		    "pg_basebackup backs up the whole cluster");
 
 	/* The last '@' ends the user info: a password may hold one. */
@@ -189,13 +166,13 @@ parse_location(const char *loc, struct conn *c, char *errbuf, size_t errlen)
 		const char *rb = memchr(hp, ']', (size_t)(end - hp));
 
 		if (rb == NULL)
-			return bad(errbuf, errlen, "location: unclosed [ in the "
+			return seterr(errbuf, errlen, "location: unclosed [ in the "
 			    "host");
 		c->host = xmalloc((size_t)(rb - hp));
 		memcpy(c->host, hp + 1, (size_t)(rb - hp - 1));
 		c->host[rb - hp - 1] = '\0';
 		if (rb + 1 < end && rb[1] != ':')
-			return bad(errbuf, errlen, "location: junk after ]");
+			return seterr(errbuf, errlen, "location: junk after ]");
 		colon = rb + 1 < end ? rb + 1 : NULL;
 	} else {
 		colon = memchr(hp, ':', (size_t)(end - hp));
@@ -223,7 +200,7 @@ set_option(struct options *o, const char *arg, char *errbuf, size_t errlen)
 	int i;
 
 	if (eq == NULL)
-		return bad(errbuf, errlen, "not key=value: %.40s%s", arg,
+		return seterr(errbuf, errlen, "not key=value: %.40s%s", arg,
 		    strlen(arg) > 40 ? "..." : "");
 	klen = (size_t)(eq - arg);
 	for (i = 0; i < NOPT; i++)
@@ -231,10 +208,10 @@ set_option(struct options *o, const char *arg, char *errbuf, size_t errlen)
 		    strncmp(arg, opt_names[i], klen) == 0)
 			break;
 	if (i == NOPT)
-		return bad(errbuf, errlen, "unknown option: %.*s", (int)klen,
+		return seterr(errbuf, errlen, "unknown option: %.*s", (int)klen,
 		    arg);
 	if (o->val[i] != NULL)
-		return bad(errbuf, errlen, "%s: given twice", opt_names[i]);
+		return seterr(errbuf, errlen, "%s: given twice", opt_names[i]);
 	o->val[i] = xstrdup(eq + 1);
 	return 0;
 }
@@ -266,11 +243,11 @@ readable_file(const char *what, const char *path, char *errbuf,
 	int fd;
 
 	if ((fd = open(path, O_RDONLY)) == -1)
-		return bad(errbuf, errlen, "%s: %s: %s", what, path,
+		return seterr(errbuf, errlen, "%s: %s: %s", what, path,
 		    strerror(errno));
 	if (fstat(fd, &st) == -1 || !S_ISREG(st.st_mode)) {
 		close(fd);
-		return bad(errbuf, errlen, "%s: %s: not a regular file", what,
+		return seterr(errbuf, errlen, "%s: %s: not a regular file", what,
 		    path);
 	}
 	close(fd);
@@ -321,7 +298,7 @@ normalize(struct options *o, struct conn *c, char *errbuf, size_t errlen)
 		c->password = xstrdup(v[O_PASSWORD]);
 	}
 	if (c->password != NULL && strchr(c->password, '\n') != NULL)
-		return bad(errbuf, errlen, "password: a newline cannot be "
+		return seterr(errbuf, errlen, "password: a newline cannot be "
 		    "passed to libpq");
 
 	c->ssl_mode = xstrdup(v[O_SSL_MODE] != NULL ? v[O_SSL_MODE] : "prefer");
@@ -329,14 +306,14 @@ normalize(struct options *o, struct conn *c, char *errbuf, size_t errlen)
 		if (strcmp(c->ssl_mode, ssl_modes[i]) == 0)
 			break;
 	if (i == sizeof(ssl_modes) / sizeof(ssl_modes[0]))
-		return bad(errbuf, errlen, "ssl_mode: not one of disable, allow, "
+		return seterr(errbuf, errlen, "ssl_mode: not one of disable, allow, "
 		    "prefer, require, verify-ca, verify-full");
 
 	for (j = 0; j < 3; j++) {
 		const char *file = v[file_opt[j]], *data = v[data_opt[j]];
 
 		if (file != NULL && data != NULL)
-			return bad(errbuf, errlen, "%s and %s: give one, not both",
+			return seterr(errbuf, errlen, "%s and %s: give one, not both",
 			    opt_names[file_opt[j]], opt_names[data_opt[j]]);
 		if (file != NULL) {
 			if (readable_file(opt_names[file_opt[j]], file, errbuf,
@@ -346,7 +323,7 @@ normalize(struct options *o, struct conn *c, char *errbuf, size_t errlen)
 		}
 		if (data != NULL) {
 			if (strstr(data, "-----BEGIN ") == NULL)
-				return bad(errbuf, errlen, "%s: not PEM text",
+				return seterr(errbuf, errlen, "%s: not PEM text",
 				    opt_names[data_opt[j]]);
 			c->ssl_data[j] = unescape_pem(data);
 		}
@@ -359,7 +336,7 @@ normalize(struct options *o, struct conn *c, char *errbuf, size_t errlen)
 		snprintf(p, n, "%s/pg_basebackup", v[O_PG_BIN_DIR]);
 		if (access(p, X_OK) == -1) {
 			free(p);
-			return bad(errbuf, errlen, "pg_bin_dir: %s has no "
+			return seterr(errbuf, errlen, "pg_bin_dir: %s has no "
 			    "executable pg_basebackup", v[O_PG_BIN_DIR]);
 		}
 		free(p);
@@ -371,7 +348,7 @@ normalize(struct options *o, struct conn *c, char *errbuf, size_t errlen)
 	if (strspn(c->connect_timeout, "0123456789") !=
 	    strlen(c->connect_timeout) || c->connect_timeout[0] == '\0' ||
 	    strlen(c->connect_timeout) > 6)
-		return bad(errbuf, errlen, "connect_timeout: not a number of "
+		return seterr(errbuf, errlen, "connect_timeout: not a number of "
 		    "seconds");
 	return 0;
 }

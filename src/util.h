@@ -25,6 +25,10 @@ int	hex_decode(const char *, size_t, unsigned char *);
  */
 int	relpath_is_safe(const char *, size_t);
 
+/* Format a message into errbuf and return -1, for error paths. */
+int	seterr(char *, size_t, const char *, ...)
+	    __attribute__((format(printf, 3, 4)));
+
 void	*xmalloc(size_t);
 void	*xrealloc(void *, size_t);
 char	*xstrdup(const char *);

@@ -8,13 +8,11 @@ setup_file() {
 	load common
 	T=$(pg_tmpdir)
 	export T
-	mkdir "$T/src" "$T/stubs"
-	[ "$(id -u)" != 0 ] || chown postgres: "$T/src"
+	mkdir "$T/stubs"
 	/usr/bin/python3 -m grpc_tools.protoc -I "$BATS_TEST_DIRNAME/../share/proto" \
 		--python_out="$T/stubs" --grpc_python_out="$T/stubs" \
 		connectors.proto importer.proto importer_service.proto
-	pg_init "$T/src"
-	pg_start "$T/src"
+	pg_cluster "$T/src"
 	pg_env "$T/src"
 	pgbench -i -s 1 -q >/dev/null 2>&1
 	psql -qX -c "CREATE TABLE notes AS SELECT i, md5(i::text) FROM generate_series(1, 3000) i"

@@ -63,6 +63,17 @@ pg_stop() {
 	as_pg pg_ctl -D "$dir/data" -m "$mode" -w -t 60 stop >/dev/null 2>&1 || true
 }
 
+# pg_cluster DIR [initdb options...]: DIR made for the postgres user, a
+# new cluster in it, started.
+pg_cluster() {
+	local dir=$1
+	shift
+	mkdir -p "$dir"
+	[ "$(id -u)" != 0 ] || chown postgres: "$dir"
+	pg_init "$dir" "$@"
+	pg_start "$dir"
+}
+
 # Point libpq at the cluster in DIR.
 pg_env() {
 	export PGHOST=$1 PGPORT=5432 PGUSER=postgres PGDATABASE=postgres

@@ -7,10 +7,7 @@ setup_file() {
 	load common
 	T=$(pg_tmpdir)
 	export T
-	mkdir "$T/src"
-	[ "$(id -u)" != 0 ] || chown postgres: "$T/src"
-	pg_init "$T/src" --data-checksums
-	pg_start "$T/src"
+	pg_cluster "$T/src" --data-checksums
 	pg_env "$T/src"
 	psql -qX -v ON_ERROR_STOP=1 <<-'SQL'
 		CREATE DATABASE load;
@@ -76,9 +73,8 @@ restore_and_start() {
 
 @test "a slot holds the WAL while checkpoints and WAL switches race the backup" {
 	# 1 MB segments and a tiny max_wal_size: the server recycles fast
-	mkdir "$T/wal"
-	[ "$(id -u)" != 0 ] || chown postgres: "$T/wal"
-	pg_init "$T/wal" --wal-segsize=1
+	pg_cluster "$T/wal" --wal-segsize=1
+	pg_stop "$T/wal"
 	pg_start "$T/wal" "-c max_wal_size=4MB -c min_wal_size=2MB -c wal_keep_size=0"
 	psql -h "$T/wal" -qX -c "CREATE TABLE churn (id int PRIMARY KEY, v text)"
 	churn() {
@@ -110,10 +106,7 @@ restore_and_start() {
 }
 
 @test "the server stopped mid-backup: non-zero, no end frame, a clear message" {
-	mkdir "$T/victim"
-	[ "$(id -u)" != 0 ] || chown postgres: "$T/victim"
-	pg_init "$T/victim"
-	pg_start "$T/victim"
+	pg_cluster "$T/victim"
 	( sleep 3; pg_stop "$T/victim" immediate ) &
 	run -3 --separate-stderr sh -c "plakar-pg backup '$LOC' host='$T/victim' max_rate=1M > victim.frames"
 	wait

@@ -7,9 +7,7 @@ setup_file() {
 	load common
 	T=$(pg_tmpdir)
 	export T
-	mkdir "$T/src" && [ "$(id -u)" != 0 ] || chown postgres: "$T/src"
-	pg_init "$T/src"
-	pg_start "$T/src"
+	pg_cluster "$T/src"
 	pg_env "$T/src"
 	pgbench -i -s 1 -q >/dev/null 2>&1
 	psql -qX -v ON_ERROR_STOP=1 <<-'SQL'

@@ -8,6 +8,10 @@ tartool.py OP [ARGS] < in.tar > out.tar, members kept in order:
   remove MEMBER          leave MEMBER out
   extra NAME             add a small member NAME before backup_manifest
   replace MEMBER FILE    give MEMBER the contents of FILE
+  manifest-digit         change the first digit of a checksum in
+                         backup_manifest: still JSON, no longer what its
+                         Manifest-Checksum covers
+  late NAME              add an empty member NAME after backup_manifest
   manifest-v2 SYSID      make backup_manifest version 2 with that
                          System-Identifier, its checksum recomputed
   big SIZE               (no input) one member of SIZE zero bytes,
@@ -15,11 +19,12 @@ tartool.py OP [ARGS] < in.tar > out.tar, members kept in order:
 """
 import hashlib
 import io
+import re
 import sys
 import tarfile
 
 
-def rewrite(transform):
+def rewrite(transform, late=None):
     src = tarfile.open(fileobj=sys.stdin.buffer, mode="r|")
     dst = tarfile.open(fileobj=sys.stdout.buffer, mode="w|",
                        format=tarfile.GNU_FORMAT)
@@ -29,7 +34,15 @@ def rewrite(transform):
             if d2 is not None:
                 m2.size = len(d2)
             dst.addfile(m2, io.BytesIO(d2) if d2 is not None else None)
+    if late is not None:
+        dst.addfile(tarfile.TarInfo(late), io.BytesIO(b""))
     dst.close()
+
+
+def flip_digit(data):
+    def other(m):
+        return b'"Checksum": "' + (b"1" if m.group(1) == b"0" else b"0")
+    return re.sub(rb'"Checksum": "(.)', other, data, count=1)
 
 
 def manifest_v2(data, sysid):
@@ -80,6 +93,8 @@ def main():
         if op == "replace" and name == args[0]:
             with open(args[1], "rb") as f:
                 return [(m, f.read())]
+        if op == "manifest-digit" and name == "backup_manifest":
+            return [(m, flip_digit(data))]
         if op == "manifest-v2" and name == "backup_manifest":
             return [(m, manifest_v2(data, int(args[0])))]
         return [(m, data)]
@@ -87,7 +102,7 @@ def main():
     if op == "big":
         big(int(args[0]))
     else:
-        rewrite(each)
+        rewrite(each, args[0] if op == "late" else None)
 
 
 if __name__ == "__main__":
