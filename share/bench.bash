@@ -66,9 +66,12 @@ printf 'gRPC path               / plakar-pg    %s   (goal <= 1.25)\n' "$(ratio g
 # --schema-only of the same databases, in the same run.
 for db in 1 2 3 4; do
 	createdb "rel$db"
-	psql -qX -d "rel$db" -c "DO \$\$ BEGIN FOR i IN 1..2500 LOOP
-		EXECUTE format('CREATE TABLE t%s (id int PRIMARY KEY, name text NOT NULL, at timestamptz DEFAULT now())', i);
-	END LOOP; END \$\$"
+	# 250 tables a transaction: each holds locks until it commits
+	for from in $(seq 1 250 2500); do
+		psql -qX -d "rel$db" -c "DO \$\$ BEGIN FOR i IN $from..$((from + 249)) LOOP
+			EXECUTE format('CREATE TABLE t%s (id int PRIMARY KEY, name text NOT NULL, at timestamptz DEFAULT now())', i);
+		END LOOP; END \$\$"
+	done
 done
 echo "bench: 10 000 relations in 4 databases"
 for _ in $(seq "$rounds"); do

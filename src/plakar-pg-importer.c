@@ -87,6 +87,7 @@ enum import_state {
 
 struct server {
 	nghttp2_session	*session;
+	struct buf	 wire;		/* bytes for Plakar, written in batches */
 	struct stream	*streams;
 	char		*config;	/* key=value lines, for plakar-pg -i */
 	char		*wrapper;	/* path of plakar-pg */
@@ -1068,16 +1069,50 @@ on_stream_close(nghttp2_session *session, int32_t id, uint32_t code,
 	return 0;
 }
 
+/* Frames are gathered and written together: one write, not one a frame. */
 static ssize_t
 on_send(nghttp2_session *session, const uint8_t *data, size_t len,
     int flags, void *arg)
 {
+	struct server *s = arg;
+
 	(void)session;
 	(void)flags;
-	(void)arg;
-	if (write_all(STDOUT_FILENO, data, len) == -1)
-		return NGHTTP2_ERR_CALLBACK_FAILURE;
+	if (buf_avail(&s->wire) >= 4 * CHUNK_MAX)
+		return NGHTTP2_ERR_WOULDBLOCK;
+	buf_reserve(&s->wire, len);
+	memcpy(s->wire.p + s->wire.len, data, len);
+	s->wire.len += len;
 	return (ssize_t)len;
+}
+
+/* As large a DATA frame as Plakar's window and frame size allow. */
+static ssize_t
+on_read_length(nghttp2_session *session, uint8_t type, int32_t id,
+    int32_t session_window, int32_t stream_window, uint32_t max_frame,
+    void *arg)
+{
+	ssize_t n = session_window < stream_window ? session_window :
+	    stream_window;
+
+	(void)session;
+	(void)type;
+	(void)id;
+	(void)arg;
+	if (n > (ssize_t)max_frame)
+		n = (ssize_t)max_frame;
+	return n > 0 ? n : 1;
+}
+
+static void
+flush_wire(struct server *s)
+{
+	if (buf_avail(&s->wire) == 0)
+		return;
+	if (write_all(STDOUT_FILENO, s->wire.p + s->wire.off,
+	    buf_avail(&s->wire)) == -1)
+		errx(1, "stdout: the connection to Plakar is gone");
+	s->wire.off = s->wire.len = 0;
 }
 
 static void
@@ -1158,6 +1193,7 @@ main(int argc, char *argv[])
 	nghttp2_session_callbacks *cb;
 	nghttp2_settings_entry settings[] = {
 		{ NGHTTP2_SETTINGS_MAX_CONCURRENT_STREAMS, 100 },
+		{ NGHTTP2_SETTINGS_MAX_FRAME_SIZE, 1 << 20 },
 	};
 	struct server s;
 	unsigned char *block;
@@ -1177,6 +1213,8 @@ main(int argc, char *argv[])
 
 	nghttp2_session_callbacks_new(&cb);
 	nghttp2_session_callbacks_set_send_callback(cb, on_send);
+	nghttp2_session_callbacks_set_data_source_read_length_callback(cb,
+	    on_read_length);
 	nghttp2_session_callbacks_set_on_begin_headers_callback(cb,
 	    on_begin_headers);
 	nghttp2_session_callbacks_set_on_header_callback(cb, on_header);
@@ -1189,7 +1227,7 @@ main(int argc, char *argv[])
 	if (nghttp2_session_server_new(&s.session, cb, &s) != 0)
 		errx(1, "nghttp2: cannot start a session");
 	nghttp2_session_callbacks_del(cb);
-	nghttp2_submit_settings(s.session, NGHTTP2_FLAG_NONE, settings, 1);
+	nghttp2_submit_settings(s.session, NGHTTP2_FLAG_NONE, settings, 2);
 
 	for (;;) {
 		struct pollfd p[3];
@@ -1197,8 +1235,14 @@ main(int argc, char *argv[])
 
 		if (s.imp != IMP_NONE && s.imp != IMP_DONE)
 			import_progress(&s);
-		if (nghttp2_session_send(s.session) != 0)
-			errx(1, "stdout: the connection to Plakar is gone");
+		/* Until nghttp2 has nothing more: it stops at 4 MiB gathered. */
+		for (;;) {
+			if (nghttp2_session_send(s.session) != 0)
+				errx(1, "nghttp2: cannot send");
+			if (buf_avail(&s.wire) == 0)
+				break;
+			flush_wire(&s);
+		}
 		if (!nghttp2_session_want_read(s.session) &&
 		    !nghttp2_session_want_write(s.session))
 			break;
@@ -1247,6 +1291,7 @@ main(int argc, char *argv[])
 	free(s.cur_path);
 	free(s.failure);
 	free(s.wrapper);
+	free(s.wire.p);
 	free(block);
 	return s.imp == IMP_NONE || s.imp == IMP_DONE ? 0 : 1;
 }
