@@ -8,7 +8,7 @@ cd "$(dirname "$0")/.."
 # shellcheck source=t/pg.bash
 source t/pg.bash
 scale=${BENCH_SCALE:-65}
-rounds=${BENCH_ROUNDS:-3}
+rounds=${BENCH_ROUNDS:-5}
 
 T=$(pg_tmpdir)
 trap 'pg_cleanup "$T"' EXIT
@@ -22,14 +22,20 @@ echo "bench: cluster of $size, $rounds rounds, interleaved"
 
 bb() { pg_basebackup -D - -F tar -X fetch -c fast; }
 now() { date +%s.%N; }
-declare -A total
+# Each command's times, and their median: a run of a second is noisy.
+declare -A times
 run() {
 	local name=$1 t0 t1
 	shift
 	t0=$(now)
 	"$@"
 	t1=$(now)
-	total[$name]=$(echo "${total[$name]:-0} + $t1 - $t0" | bc -l)
+	times[$name]="${times[$name]:-} $(echo "$t1 - $t0" | bc -l)"
+}
+median() {
+	# shellcheck disable=SC2086
+	printf '%s\n' ${times[$1]} | sort -g | awk '{ v[NR] = $1 } END {
+		print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'
 }
 # The gRPC path: the importer behind a Unix socket, a Python client that
 # reads every record and its content, as Plakar would.
@@ -52,8 +58,9 @@ for _ in $(seq "$rounds"); do
 	run verify bash -c "$(declare -f bb); bb | /usr/bin/time -f %M -o $T/rss tarsplit -w > /dev/null"
 done
 
-ratio() { echo "scale=3; ${total[$1]} / ${total[$2]}" | bc -l; }
-printf 'pg_basebackup > /dev/null              %6.2f s per run\n' "$(echo "${total[alone]} / $rounds" | bc -l)"
+ratio() { echo "scale=3; $(median "$1") / $(median "$2")" | bc -l; }
+echo "bench: medians of $rounds runs"
+printf 'pg_basebackup > /dev/null              %6.2f s\n' "$(median alone)"
 printf '| cat                   / alone        %s\n' "$(ratio cat alone)"
 printf '| tarsplit -n           / alone        %s\n' "$(ratio noverify alone)"
 printf '| tarsplit (verifying)  / alone        %s   (goal <= 1.10)\n' "$(ratio verify alone)"
@@ -80,5 +87,5 @@ for _ in $(seq "$rounds"); do
 	run pg_dump bash -c 'for db in rel1 rel2 rel3 rel4; do pg_dump --schema-only -d "$db" > /dev/null; done'
 done
 echo "bench: pgmeta found $(jq '[.databases[].relations // [] | length] | add' "$T/meta.json") relations"
-printf 'pgmeta                                 %6.2f s per run\n' "$(echo "${total[pgmeta]} / $rounds" | bc -l)"
+printf 'pgmeta                                 %6.2f s\n' "$(median pgmeta)"
 printf 'pgmeta / pg_dump --schema-only         %s   (goal <= 0.5)\n' "$(ratio pgmeta pg_dump)"

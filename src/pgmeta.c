@@ -468,34 +468,107 @@ connect_db(const char *conninfo, const char *dbname, int utc, int sql_ascii)
 	return PQconnectdbParams(keys, vals, 1);
 }
 
-static void
-database_detail(struct meta *m, json_t *db, const char *rawname)
+/*
+ * Databases are read a few at a time, each on its own connection, their
+ * queries sent at once in pipeline mode: the server works on several
+ * while we parse one.  Each query has its own sync, so that one failing
+ * leaves the others be.
+ */
+#define PARALLEL_DATABASES	4
+
+static const struct {
+	const char *field;
+	const char *sql;
+} detail_queries[] = {
+	{ "extensions", extensions_sql },
+	{ "schemas", schemas_sql },
+	{ "relations", relations_sql },
+};
+
+static size_t
+detail_count(const struct meta *m)
+{
+	return m->relations ? 3 : 2;
+}
+
+static PGconn *
+detail_start(struct meta *m, json_t *db, const char *rawname)
 {
 	const char *encoding = json_string_value(json_object_get(db,
 	    "encoding"));
 	const char *name = json_string_value(json_object_get(db, "name"));
-	char field[512];
 	PGconn *conn;
 	char *msg;
+	size_t i;
 
 	conn = connect_db(m->conninfo, rawname, 1, encoding != NULL &&
 	    strcmp(encoding, "SQL_ASCII") == 0);
-	if (PQstatus(conn) != CONNECTION_OK) {
-		msg = first_line(PQerrorMessage(conn));
-		warn_field(m, "databases[%s]: extensions, schemas and relations "
-		    "left out: %s", name, msg);
-		free(msg);
-		PQfinish(conn);
-		return;
+	if (PQstatus(conn) == CONNECTION_OK && PQenterPipelineMode(conn)) {
+		for (i = 0; i < detail_count(m); i++)
+			if (!PQsendQueryParams(conn, detail_queries[i].sql, 0,
+			    NULL, NULL, NULL, NULL, 0) || !PQpipelineSync(conn))
+				break;
+		if (i == detail_count(m))
+			return conn;
 	}
-	snprintf(field, sizeof(field), "databases[%s].extensions", name);
-	set_if(db, "extensions", query_json(m, conn, field, extensions_sql));
-	snprintf(field, sizeof(field), "databases[%s].schemas", name);
-	set_if(db, "schemas", query_json(m, conn, field, schemas_sql));
-	if (m->relations) {
-		snprintf(field, sizeof(field), "databases[%s].relations", name);
-		set_if(db, "relations", query_json(m, conn, field,
-		    relations_sql));
+	msg = first_line(PQerrorMessage(conn));
+	warn_field(m, "databases[%s]: extensions, schemas and relations "
+	    "left out: %s", name, msg);
+	free(msg);
+	PQfinish(conn);
+	return NULL;
+}
+
+/* The result of the next query of the pipeline, up to its sync. */
+static PGresult *
+pipeline_result(PGconn *conn)
+{
+	PGresult *got = NULL, *r;
+	int nulls = 0;
+
+	for (;;) {
+		if ((r = PQgetResult(conn)) == NULL) {
+			if (++nulls > 1)
+				break;	/* the connection is gone */
+			continue;
+		}
+		nulls = 0;
+		if (PQresultStatus(r) == PGRES_PIPELINE_SYNC) {
+			PQclear(r);
+			break;
+		}
+		if (got == NULL)
+			got = r;
+		else
+			PQclear(r);
+	}
+	return got;
+}
+
+static void
+detail_finish(struct meta *m, json_t *db, PGconn *conn)
+{
+	const char *name = json_string_value(json_object_get(db, "name"));
+	size_t i;
+
+	for (i = 0; i < detail_count(m); i++) {
+		PGresult *res = pipeline_result(conn);
+		json_t *j = NULL;
+		char *msg;
+
+		if (res != NULL && PQresultStatus(res) == PGRES_TUPLES_OK &&
+		    PQntuples(res) == 1)
+			j = parse_server_json(PQgetvalue(res, 0, 0));
+		if (j != NULL)
+			json_object_set_new(db, detail_queries[i].field, j);
+		else {
+			msg = first_line(res != NULL ?
+			    PQresultErrorMessage(res) : PQerrorMessage(conn));
+			warn_field(m, "databases[%s].%s left out: %s", name,
+			    detail_queries[i].field, msg);
+			free(msg);
+		}
+		PQclear(res);
 	}
 	PQfinish(conn);
 }
@@ -504,19 +577,30 @@ static json_t *
 databases(struct meta *m)
 {
 	PGresult *res = query(m, m->conn, "databases", databases_sql);
-	json_t *list, *db;
-	int r;
+	json_t *list, *db, *batch[PARALLEL_DATABASES];
+	PGconn *conns[PARALLEL_DATABASES];
+	int r, n = 0, i;
 
 	if (res == NULL)
 		return NULL;
 	list = json_array();
-	for (r = 0; r < PQntuples(res); r++) {
-		if ((db = parse_server_json(PQgetvalue(res, r, 2))) == NULL)
-			continue;
-		/* The raw name, not the sanitized one, to connect with. */
-		if (strcmp(PQgetvalue(res, r, 1), "t") == 0)
-			database_detail(m, db, PQgetvalue(res, r, 0));
-		json_array_append_new(list, db);
+	for (r = 0; r <= PQntuples(res); r++) {
+		if (r < PQntuples(res)) {
+			if ((db = parse_server_json(PQgetvalue(res, r, 2))) ==
+			    NULL)
+				continue;
+			json_array_append_new(list, db);
+			/* The raw name, not the sanitized one, to connect. */
+			if (strcmp(PQgetvalue(res, r, 1), "t") == 0 &&
+			    (conns[n] = detail_start(m, db,
+			    PQgetvalue(res, r, 0))) != NULL)
+				batch[n++] = db;
+		}
+		if (n == PARALLEL_DATABASES || (r == PQntuples(res) && n > 0)) {
+			for (i = 0; i < n; i++)
+				detail_finish(m, batch[i], conns[i]);
+			n = 0;
+		}
 	}
 	PQclear(res);
 	return list;
