@@ -179,3 +179,14 @@ newline, 🐘 and"
 	assert_equal "$stderr" "pgmeta: connection to server on socket \"$T/nowhere/.s.PGSQL.5432\" failed: No such file or directory"
 	assert_output ''
 }
+
+@test "statistics: live rows and vacuum times for tables, none for views" {
+	psql -qX -d shop -c "VACUUM ANALYZE sales.items"
+	sleep 1	# the statistics collector reports at most twice a second
+	pgmeta > "$BATS_TEST_TMPDIR/m.json"
+	shop() { jq -c ".databases[] | select(.name == \"shop\") | .relations[] | $1" "$BATS_TEST_TMPDIR/m.json"; }
+	run -0 shop 'select(.name == "items") | [.live_row_estimate, (.last_vacuum != null), (.last_analyze != null)]'
+	assert_output '[500,true,true]'
+	run -0 shop 'select(.name == "v") | [.live_row_estimate, .last_vacuum]'
+	assert_output '[null,null]'
+}
