@@ -74,6 +74,15 @@ pg_cluster() {
 	pg_start "$dir"
 }
 
+# For setup_file: T, a scratch directory exported to the tests, with a
+# started cluster in $T/src that libpq points at.
+pg_suite_cluster() {
+	T=$(pg_tmpdir)
+	export T
+	pg_cluster "$T/src" "$@"
+	pg_env "$T/src"
+}
+
 # Point libpq at the cluster in DIR.
 pg_env() {
 	export PGHOST=$1 PGPORT=5432 PGUSER=postgres PGDATABASE=postgres

@@ -5,10 +5,7 @@ bats_require_minimum_version 1.5.0
 
 setup_file() {
 	load common
-	T=$(pg_tmpdir)
-	export T
-	pg_cluster "$T/src" --data-checksums
-	pg_env "$T/src"
+	pg_suite_cluster --data-checksums
 	psql -qX -v ON_ERROR_STOP=1 <<-'SQL'
 		CREATE DATABASE load;
 		CREATE TABLE keep (id int PRIMARY KEY, v text);
@@ -118,8 +115,7 @@ restore_and_start() {
 	run bash -c "plakar-pg backup '$LOC' host='$PGHOST' max_rate=4M | head -c 100000 > /dev/null; echo \${PIPESTATUS[0]}"
 	[ "$(tail -n 1 <<<"$output")" != 0 ]
 	sleep 1
-	run pgrep -f "pg_basebackup -D - -F tar"
-	assert_equal "$status" 1
+	# a pg_basebackup still running would hold a WAL sender of this server
 	run -0 psql -tAXc "SELECT count(*) FROM pg_stat_replication"
 	assert_output 0
 	run -0 psql -tAXc 'SELECT count(*) FROM pg_replication_slots'

@@ -5,10 +5,7 @@ bats_require_minimum_version 1.5.0
 
 setup_file() {
 	load common
-	T=$(pg_tmpdir)
-	export T
-	pg_cluster "$T/src"
-	pg_env "$T/src"
+	pg_suite_cluster
 	pgbench -i -s 1 -q >/dev/null 2>&1
 	psql -qX -v ON_ERROR_STOP=1 <<-'SQL'
 		CREATE DATABASE other;

@@ -6,10 +6,7 @@ bats_require_minimum_version 1.5.0
 
 setup_file() {
 	load common
-	T=$(pg_tmpdir)
-	export T
-	pg_cluster "$T/src"
-	pg_env "$T/src"
+	pg_suite_cluster
 	psql -qX -c 'CREATE TABLE t AS SELECT generate_series(1, 50000) AS n'
 	pg_basebackup -D - -F tar -X fetch -c fast > "$T/base.tar"
 	pg_basebackup -D - -F tar -X fetch -c fast --manifest-checksums=SHA256 > "$T/sha.tar"
