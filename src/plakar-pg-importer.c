@@ -93,6 +93,8 @@ struct server {
 	char		*wrapper;	/* path of plakar-pg */
 
 	pid_t		 child;
+	int		 child_status;	/* once reaped */
+	int		 child_reaped;
 	int		 child_out;	/* frames */
 	int		 child_err;
 	int		 out_eof;
@@ -516,6 +518,31 @@ handle_ping(struct server *s, struct stream *st)
 
 /* Import: the wrapper's frames, one record at a time. */
 
+/* Has the wrapper exited?  options: 0 to wait for it, or WNOHANG. */
+static int
+reap_child(struct server *s, int options)
+{
+	pid_t r;
+
+	if (s->child > 0) {
+		while ((r = waitpid(s->child, &s->child_status, options)) ==
+		    -1 && errno == EINTR)
+			;
+		if (r == s->child) {
+			s->child_reaped = 1;
+			s->child = 0;
+		}
+	}
+	return s->child_reaped;
+}
+
+static int
+child_failed(const struct server *s)
+{
+	return s->child_reaped && (!WIFEXITED(s->child_status) ||
+	    WEXITSTATUS(s->child_status) != 0);
+}
+
 static void
 stop_child(struct server *s)
 {
@@ -785,19 +812,10 @@ import_progress(struct server *s)
 				return;
 			}
 			/* finish only on a zero exit of the wrapper */
-			if (s->child > 0) {
-				int status;
-
-				while (waitpid(s->child, &status, 0) == -1 &&
-				    errno == EINTR)
-					;
-				s->child = 0;
-				if (!WIFEXITED(status) ||
-				    WEXITSTATUS(status) != 0) {
-					import_fail(s, "%s", s->errline[0] ?
-					    s->errline : "plakar-pg failed");
-					return;
-				}
+			if (reap_child(s, 0) && child_failed(s)) {
+				import_fail(s, "%s", s->errline[0] ?
+				    s->errline : "plakar-pg failed");
+				return;
 			}
 			close_child_fds(s);
 			import_finished(s);
@@ -1115,7 +1133,8 @@ flush_wire(struct server *s)
 	s->wire.off = s->wire.len = 0;
 }
 
-static void
+/* 1: some read; 0: nothing for now; -1: closed. */
+static int
 read_child_stderr(struct server *s)
 {
 	char buf[4096];
@@ -1123,11 +1142,11 @@ read_child_stderr(struct server *s)
 	size_t i;
 
 	if (r == -1 && (errno == EAGAIN || errno == EINTR))
-		return;
+		return 0;
 	if (r <= 0) {
 		close(s->child_err);
 		s->child_err = -1;
-		return;
+		return -1;
 	}
 	(void)write_all(STDERR_FILENO, buf, (size_t)r);
 	for (i = 0; i < (size_t)r; i++) {
@@ -1140,6 +1159,7 @@ read_child_stderr(struct server *s)
 		} else if (s->errpartlen < sizeof(s->errpart) - 1)
 			s->errpart[s->errpartlen++] = buf[i];
 	}
+	return 1;
 }
 
 static void
@@ -1169,10 +1189,11 @@ read_child_frames(struct server *s)
 	s->inbuf.len += (size_t)r;
 }
 
-static const char *
+/* The plakar-pg beside us, as in the package, or the one in PATH. */
+static char *
 find_wrapper(void)
 {
-	static char path[PATH_MAX];
+	char path[PATH_MAX];
 	ssize_t n = readlink("/proc/self/exe", path, sizeof(path) - 16);
 	char *slash;
 
@@ -1181,10 +1202,10 @@ find_wrapper(void)
 		if ((slash = strrchr(path, '/')) != NULL) {
 			strcpy(slash + 1, "plakar-pg");
 			if (access(path, X_OK) == 0)
-				return path;
+				return xstrdup(path);
 		}
 	}
-	return "plakar-pg";
+	return xstrdup("plakar-pg");
 }
 
 int
@@ -1208,7 +1229,7 @@ main(int argc, char *argv[])
 	signal(SIGPIPE, SIG_IGN);
 	memset(&s, 0, sizeof(s));
 	s.child_out = s.child_err = -1;
-	s.wrapper = xstrdup(find_wrapper());
+	s.wrapper = find_wrapper();
 	block = xmalloc(STDIN_BLOCK);
 
 	nghttp2_session_callbacks_new(&cb);
@@ -1233,6 +1254,19 @@ main(int argc, char *argv[])
 		struct pollfd p[3];
 		int np = 0, ifr = -1, ife = -1;
 
+		/*
+		 * A wrapper that failed, or was killed, mid-stream: what it
+		 * left in the pipe no longer matters.
+		 */
+		if ((s.imp == IMP_HEADER || s.imp == IMP_RECORD ||
+		    s.imp == IMP_FAILING) && reap_child(&s, WNOHANG) &&
+		    child_failed(&s)) {
+			while (s.child_err >= 0 && read_child_stderr(&s) == 1)
+				;
+			import_fail(&s, "%s", s.errline[0] ? s.errline :
+			    s.failure != NULL ? s.failure :
+			    "plakar-pg died in the middle of the backup");
+		}
 		if (s.imp != IMP_NONE && s.imp != IMP_DONE)
 			import_progress(&s);
 		/* Until nghttp2 has nothing more: it stops at 4 MiB gathered. */
@@ -1258,7 +1292,8 @@ main(int argc, char *argv[])
 			p[np].fd = s.child_err;
 			p[np++].events = POLLIN;
 		}
-		if (poll(p, (nfds_t)np, -1) == -1) {
+		/* While a backup runs, look at the wrapper now and then. */
+		if (poll(p, (nfds_t)np, s.child > 0 ? 200 : -1) == -1) {
 			if (errno == EINTR)
 				continue;
 			err(1, "poll");

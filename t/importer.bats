@@ -92,6 +92,13 @@ client() {
 	wait "$killer"
 	assert_output --regexp '^grpc-error INTERNAL: '
 	refute_output --partial finished
+	# what the wrapper left behind stops once the importer lets go
+	for _ in $(seq 50); do
+		[ "$(psql -tAXc 'SELECT count(*) FROM pg_stat_replication')" = 0 ] && break
+		sleep 0.2
+	done
+	run -0 psql -tAXc "SELECT (SELECT count(*) FROM pg_stat_replication), (SELECT count(*) FROM pg_replication_slots)"
+	assert_output '0|0'
 }
 
 @test "the backup fails on the server: the wrapper's reason comes back" {
