@@ -603,14 +603,20 @@ read_stdin_options(struct options *o)
 	char errbuf[512], *line = NULL;
 	size_t cap = 0;
 	ssize_t n;
+	int lineno = 0;
 
 	while ((n = getline(&line, &cap, stdin)) != -1) {
+		lineno++;
 		if (n > 0 && line[n - 1] == '\n')
 			line[--n] = '\0';
 		if ((size_t)n != strlen(line))
 			errx(1, "stdin: a NUL byte in an option");
 		if (n == 0 || line[0] == '#')
 			continue;
+		/* Secrets come this way: a line that is not an option is
+		 * named by its number, never shown. */
+		if (strchr(line, '=') == NULL)
+			errx(1, "stdin line %d: not key=value", lineno);
 		if (set_option(o, line, errbuf, sizeof(errbuf)) == -1)
 			errx(1, "%s", errbuf);
 	}

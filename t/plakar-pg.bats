@@ -203,3 +203,21 @@ restore_and_start() {
 	run -1 --separate-stderr env PATH=/usr/bin:/bin "$PLAKAR_PG_BIN/plakar-pg" backup mypg
 	assert_equal "$stderr" "plakar-pg: mypg: not a postgres+bin:// location, and plakar is not installed to look it up as a source"
 }
+
+@test "a password: never in any argv, never on stderr, no file left behind" {
+	export TMPDIR=$BATS_TEST_TMPDIR/tmp
+	mkdir "$TMPDIR"
+	secret='S3cr3t-$(id)-pw'
+	printf 'password=%s\n' "$secret" > pw
+	( for _ in $(seq 40); do ps -eo args; sleep 0.1; done ) > ps.log &
+	watcher=$!
+	run -0 --separate-stderr sh -c "plakar-pg backup -i '$LOC' host='$PGHOST' max_rate=8M < pw > pw.frames"
+	wait "$watcher"
+	assert_equal "$(last_type pw.frames)" end
+	grep -q "pg_basebackup -D - -F tar" ps.log || fail "the watcher saw no backup running"
+	run grep -c -F "$secret" ps.log
+	assert_output 0
+	[[ $stderr != *"$secret"* ]]
+	run -0 find "$TMPDIR" -mindepth 1
+	assert_output ''
+}

@@ -83,7 +83,7 @@ unset PLAKAR_PG_TMPDIR"
 	check 'pg_bin_dir: /tmp has no executable pg_basebackup' pg_bin_dir=/tmp
 	check 'connect_timeout: not a number of seconds' connect_timeout=1s
 	run -1 --separate-stderr sh -c 'printf "password=a\\nb\\n" | uriparse -i'
-	assert_equal "$stderr" "uriparse: not key=value: b"
+	assert_equal "$stderr" "uriparse: stdin line 2: not key=value"
 }
 
 @test "pg_bin_dir with pg_basebackup is taken" {
