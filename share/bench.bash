@@ -62,6 +62,16 @@ done
 # Peak memory in a run of its own, so that /usr/bin/time weighs on no timing.
 bb | /usr/bin/time -f %M -o "$T/rss" tarsplit -w > /dev/null
 
+# Where the gRPC path's time goes: CPU of the plugin against the client's.
+rm -f "$T/imp.sock"
+socat "UNIX-LISTEN:$T/imp.sock" \
+	SYSTEM:"/usr/bin/time -o $T/importer.cpu -f '%U %S' $PLAKAR_PG_BIN/plakar-pg-importer" 2>/dev/null &
+while [ ! -S "$T/imp.sock" ]; do sleep 0.05; done
+/usr/bin/time -o "$T/client.cpu" -f '%U %S' /usr/bin/python3 t/grpc_client.py "$T" "$T/imp.sock" read \
+	"{\"location\": \"postgres+bin://postgres@localhost\", \"host\": \"$PGHOST\"}" >/dev/null
+wait
+cpu() { awk '{ printf "%.2f", $1 + $2 }' "$1"; }
+
 ratio() { echo "scale=3; $(median "$1") / $(median "$2")" | bc -l; }
 echo "bench: medians of $rounds runs"
 printf 'pg_basebackup > /dev/null              %6.2f s\n' "$(median alone)"
@@ -72,6 +82,7 @@ printf '| tarsplit verifying    / -n           %s\n' "$(ratio verify noverify)"
 printf 'tarsplit peak RSS                      %s KiB   (goal <= 16384)\n' "$(cat "$T/rss")"
 printf 'plakar-pg backup        / alone        %s   (goal <= 1.15)\n' "$(ratio wrapper alone)"
 printf 'gRPC path               / plakar-pg    %s   (goal <= 1.25)\n' "$(ratio grpc wrapper)"
+printf '  CPU seconds: plakar-pg-importer %s, the Python test client %s\n' "$(cpu "$T/importer.cpu")" "$(cpu "$T/client.cpu")"
 
 # pgmeta: 10 000 relations over four databases, against pg_dump
 # --schema-only of the same databases, in the same run.
