@@ -64,8 +64,10 @@ bb | /usr/bin/time -f %M -o "$T/rss" tarsplit -w > /dev/null
 
 # Where the gRPC path's time goes: CPU of the plugin against the client's.
 rm -f "$T/imp.sock"
-socat "UNIX-LISTEN:$T/imp.sock" \
-	SYSTEM:"/usr/bin/time -o $T/importer.cpu -f '%U %S' $PLAKAR_PG_BIN/plakar-pg-importer" 2>/dev/null &
+printf '#!/bin/sh\nexec /usr/bin/time -o %s -f "%%U %%S" %s\n' "$T/importer.cpu" \
+	"$PLAKAR_PG_BIN/plakar-pg-importer" > "$T/importer.sh"
+chmod +x "$T/importer.sh"
+socat "UNIX-LISTEN:$T/imp.sock" "EXEC:$T/importer.sh" 2>/dev/null &
 while [ ! -S "$T/imp.sock" ]; do sleep 0.05; done
 /usr/bin/time -o "$T/client.cpu" -f '%U %S' /usr/bin/python3 t/grpc_client.py "$T" "$T/imp.sock" read \
 	"{\"location\": \"postgres+bin://postgres@localhost\", \"host\": \"$PGHOST\"}" >/dev/null
