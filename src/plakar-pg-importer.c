@@ -11,6 +11,7 @@
 #include <err.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <ftw.h>
 #include <limits.h>
 #include <poll.h>
 #include <signal.h>
@@ -91,6 +92,7 @@ struct server {
 	struct stream	*streams;
 	char		*config;	/* key=value lines, for plakar-pg -i */
 	char		*wrapper;	/* path of plakar-pg */
+	char		*tmpdir;	/* TMPDIR of the programs we run */
 
 	pid_t		 child;
 	int		 child_status;	/* once reaped */
@@ -306,6 +308,28 @@ stream_respond(struct server *s, struct stream *st)
 	nghttp2_submit_response(s->session, st->id, headers, 2, &dp);
 }
 
+static int
+remove_entry(const char *path, const struct stat *st, int flag,
+    struct FTW *ftw)
+{
+	(void)st;
+	(void)flag;
+	if (ftw->level > 0)
+		(void)remove(path);
+	return 0;
+}
+
+/*
+ * What the programs we ran left in their TMPDIR, a pgpass file among
+ * them if one was killed before it could clean up, goes once they end.
+ */
+static void
+empty_tmpdir(const struct server *s)
+{
+	if (s->tmpdir != NULL)
+		(void)nftw(s->tmpdir, remove_entry, 16, FTW_DEPTH | FTW_PHYS);
+}
+
 /* Helpers run to completion: uriparse -j for Init, a preflight for Ping. */
 
 static void
@@ -416,6 +440,7 @@ run_helper(struct server *s, char *const argv[], char **out, char *errline,
 	}
 	while (waitpid(pid, &status, 0) == -1 && errno == EINTR)
 		;
+	empty_tmpdir(s);
 	errline[0] = '\0';
 	if (e.len > 0) {
 		(void)write_all(STDERR_FILENO, e.p, e.len);
@@ -533,6 +558,8 @@ reap_child(struct server *s, int options)
 			s->child = 0;
 		}
 	}
+	if (s->child_reaped && s->child_out < 0 && s->child_err < 0)
+		empty_tmpdir(s);
 	return s->child_reaped;
 }
 
@@ -554,6 +581,7 @@ stop_child(struct server *s)
 	while (waitpid(s->child, &status, 0) == -1 && errno == EINTR)
 		;
 	s->child = 0;
+	empty_tmpdir(s);
 }
 
 static void
@@ -1189,6 +1217,26 @@ read_child_frames(struct server *s)
 	s->inbuf.len += (size_t)r;
 }
 
+/* A private TMPDIR for the programs we run, ours to empty. */
+static char *
+make_tmpdir(void)
+{
+	const char *base = getenv("TMPDIR");
+	char *dir;
+	size_t n;
+
+	if (base == NULL || *base == '\0')
+		base = "/tmp";
+	n = strlen(base) + sizeof("/plakar-pg-importer.XXXXXX");
+	dir = xmalloc(n);
+	snprintf(dir, n, "%s/plakar-pg-importer.XXXXXX", base);
+	if (mkdtemp(dir) == NULL)
+		err(1, "mkdtemp %s", dir);
+	if (setenv("TMPDIR", dir, 1) == -1)
+		err(1, "setenv");
+	return dir;
+}
+
 /* The plakar-pg beside us, as in the package, or the one in PATH. */
 static char *
 find_wrapper(void)
@@ -1230,6 +1278,7 @@ main(int argc, char *argv[])
 	memset(&s, 0, sizeof(s));
 	s.child_out = s.child_err = -1;
 	s.wrapper = find_wrapper();
+	s.tmpdir = make_tmpdir();
 	block = xmalloc(STDIN_BLOCK);
 
 	nghttp2_session_callbacks_new(&cb);
@@ -1314,8 +1363,12 @@ main(int argc, char *argv[])
 				errx(1, "stdin: not HTTP/2 from Plakar");
 		}
 	}
-	/* Whatever was under way stops with us. */
+	/* Whatever was under way stops with us, and what it left goes. */
 	stop_child(&s);
+	close_child_fds(&s);
+	empty_tmpdir(&s);
+	(void)rmdir(s.tmpdir);
+	free(s.tmpdir);
 	nghttp2_session_del(s.session);
 	while (s.streams != NULL)
 		stream_free(&s, s.streams);

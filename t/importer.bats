@@ -81,6 +81,8 @@ client() {
 }
 
 @test "the wrapper dies mid-stream: a gRPC error, never finished" {
+	export TMPDIR=$BATS_TEST_TMPDIR/tmp
+	mkdir "$TMPDIR"
 	start_importer
 	( for _ in $(seq 100); do
 		p=$(pgrep -f "$PLAKAR_PG_BIN/plakar-pg backup -i progress=off" | head -n 1)
@@ -99,6 +101,13 @@ client() {
 	done
 	run -0 psql -tAXc "SELECT (SELECT count(*) FROM pg_stat_replication), (SELECT count(*) FROM pg_replication_slots)"
 	assert_output '0|0'
+	# a SIGKILLed wrapper cannot clean up: the importer does it for it
+	for _ in $(seq 50); do
+		[ -z "$(find "$TMPDIR" -mindepth 1)" ] && break
+		sleep 0.1
+	done
+	run -0 find "$TMPDIR" -mindepth 1
+	assert_output ''
 }
 
 @test "the backup fails on the server: the wrapper's reason comes back" {
