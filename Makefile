@@ -86,13 +86,17 @@ $(OBJ)/pb/%.o: $(GEN)/%.c $(PROTO_C)
 	@mkdir -p $(@D)
 	$(CC) $(CFLAGS) $(EXTRA_CFLAGS) $(H2_CFLAGS) -I$(GEN) -c -o $@ $<
 
-$(OBJ)/plakar-pg-importer.o: src/plakar-pg-importer.c src/*.h $(PROTO_C)
-	@mkdir -p $(OBJ)
-	$(CC) $(ALL_CFLAGS) $(H2_CFLAGS) -I$(GEN) -c -o $@ $<
+# The importer: its service needs the generated code, its transport nghttp2.
+IMPORTER_OBJS = $(OBJ)/plakar-pg-importer.o $(OBJ)/importer.o \
+	$(OBJ)/grpcserver.o $(OBJ)/child.o $(OBJ)/frame.o $(OBJ)/util.o \
+	$(OBJ)/pb/connectors.pb-c.o $(OBJ)/pb/importer.pb-c.o \
+	$(OBJ)/pb/google/protobuf/timestamp.pb-c.o
 
-$(OUT)/plakar-pg-importer: $(OBJ)/plakar-pg-importer.o $(OBJ)/frame.o \
-    $(OBJ)/util.o $(OBJ)/pb/connectors.pb-c.o $(OBJ)/pb/importer.pb-c.o \
-    $(OBJ)/pb/google/protobuf/timestamp.pb-c.o
+$(OBJ)/importer.o $(OBJ)/plakar-pg-importer.o $(OBJ)/grpcserver.o: $(PROTO_C)
+$(OBJ)/importer.o $(OBJ)/plakar-pg-importer.o $(OBJ)/grpcserver.o: \
+	ALL_CFLAGS += $(H2_CFLAGS) -I$(GEN)
+
+$(OUT)/plakar-pg-importer: $(IMPORTER_OBJS)
 	@mkdir -p $(OUT)
 	$(CC) $(ALL_CFLAGS) -o $@ $^ $(H2_LIBS) $(JSON_LIBS) $(LDFLAGS)
 

@@ -127,3 +127,44 @@ xstrdup(const char *s)
 		err(1, "strdup");
 	return p;
 }
+
+void
+buf_reserve(struct buf *b, size_t n)
+{
+	if (b->off > 0 && b->off == b->len)
+		b->off = b->len = 0;
+	if (b->len + n <= b->cap)
+		return;
+	if (b->off > 0) {
+		memmove(b->p, b->p + b->off, b->len - b->off);
+		b->len -= b->off;
+		b->off = 0;
+	}
+	if (b->len + n > b->cap) {
+		while (b->len + n > b->cap)
+			b->cap = b->cap ? 2 * b->cap : 4096;
+		b->p = xrealloc(b->p, b->cap);
+	}
+}
+
+void
+buf_append(struct buf *b, const void *p, size_t n)
+{
+	buf_reserve(b, n);
+	memcpy(b->p + b->len, p, n);
+	b->len += n;
+}
+
+size_t
+buf_avail(const struct buf *b)
+{
+	return b->len - b->off;
+}
+
+void
+buf_free(struct buf *b)
+{
+	free(b->p);
+	b->p = NULL;
+	b->off = b->len = b->cap = 0;
+}

@@ -29,6 +29,23 @@ int	relpath_is_safe(const char *, size_t);
 int	seterr(char *, size_t, const char *, ...)
 	    __attribute__((format(printf, 3, 4)));
 
+/*
+ * A growable byte buffer: bytes [off, len) of p are unread, cap are
+ * allocated.  Zero-initialised is empty.
+ */
+struct buf {
+	unsigned char	*p;
+	size_t		 off;
+	size_t		 len;
+	size_t		 cap;
+};
+
+/* Room for n more bytes at p + len, moving or growing as needed. */
+void	buf_reserve(struct buf *, size_t);
+void	buf_append(struct buf *, const void *, size_t);
+size_t	buf_avail(const struct buf *);
+void	buf_free(struct buf *);
+
 void	*xmalloc(size_t);
 void	*xrealloc(void *, size_t);
 char	*xstrdup(const char *);

@@ -43,10 +43,10 @@ client() {
 	/usr/bin/python3 "$BATS_TEST_DIRNAME/grpc_client.py" "$T/stubs" "$SOCK" "$@"
 }
 
-@test "Init: origin, type, root and flags STREAM|NEEDACK" {
+@test "Init: origin host:port, type, root and flags STREAM|NEEDACK" {
 	start_importer
 	run -0 client init "$CONFIG"
-	assert_output "{\"origin\": \"$T/src\", \"type\": \"postgres+bin\", \"root\": \"/\", \"flags\": 12}"
+	assert_output "{\"origin\": \"$T/src:5432\", \"type\": \"postgres+bin\", \"root\": \"/\", \"flags\": 12}"
 }
 
 @test "round trip over gRPC: Import, Open, acks; pg_verifybackup, start, pg_dumpall equal" {
@@ -77,7 +77,8 @@ client() {
 	rm -f "$SOCK"
 	start_importer
 	run -2 client ping "{\"location\": \"postgres+bin://postgres@localhost\", \"host\": \"$T/nowhere\"}"
-	assert_output --partial "grpc-error UNAVAILABLE: plakar-pg: cannot reach the server: "
+	# a preflight failure: never UNAVAILABLE, whose message Plakar replaces
+	assert_output --partial "grpc-error FAILED_PRECONDITION: plakar-pg: cannot reach the server: "
 }
 
 @test "the wrapper dies mid-stream: a gRPC error, never finished" {
@@ -113,7 +114,7 @@ client() {
 @test "the backup fails on the server: the wrapper's reason comes back" {
 	start_importer
 	run -2 client import "{\"location\": \"postgres+bin://norole@localhost\", \"host\": \"$T/src\"}" "$T/norole"
-	assert_output --regexp '^grpc-error INTERNAL: plakar-pg: (cannot reach the server|authentication failed): .*role "norole" does not exist'
+	assert_output --regexp '^grpc-error FAILED_PRECONDITION: plakar-pg: (cannot reach the server|authentication failed): .*role "norole" does not exist'
 }
 
 @test "the client hangs up: the importer exits, pg_basebackup does not linger" {

@@ -1,0 +1,761 @@
+/*
+ * importer: Plakar's importer service, see importer.h.  Import runs
+ * plakar-pg backup and hands Plakar one record per frame, each read with
+ * Open (or taken from Plakar's cache) and acknowledged before the next.
+ */
+#include <poll.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <jansson.h>
+
+#include "child.h"
+#include "connectors.pb-c.h"
+#include "frame.h"
+#include "importer.h"
+#include "importer.pb-c.h"
+#include "util.h"
+
+#define CHUNK_MAX	(1024 * 1024)	/* payload bytes in one OpenResponse */
+#define INBUF_SIZE	(FRAME_HEADER_MAX + CHUNK_MAX)
+#define WATCH_MS	200		/* how often a running backup is looked at */
+
+/* Plakar's location flags: a stream read in order, each record acked. */
+#define FLAG_STREAM	4
+#define FLAG_NEEDACK	8
+
+/* Go's fs.FileMode type bits. */
+#define GO_MODE_DIR	0x80000000u
+#define GO_MODE_SYMLINK	0x08000000u
+
+enum import_state {
+	IMP_NONE,
+	IMP_HEADER,	/* reading the next frame header */
+	IMP_RECORD,	/* a record is out: its Open, then its ack */
+	IMP_ENDED,	/* end frame read: the wrapper's exit is next */
+	IMP_FAILING,	/* waiting for the wrapper to say why */
+	IMP_DONE
+};
+
+struct importer {
+	char		*wrapper;	/* path of plakar-pg */
+	const char	*tmpdir;	/* TMPDIR of what we run */
+	char		*config;	/* key=value lines, for plakar-pg -i */
+
+	struct child	 child;		/* plakar-pg backup */
+	struct buf	 inbuf;		/* its frames */
+	int		 need_bytes;	/* progress waits for its stdout */
+
+	enum import_state imp;
+	struct grpc_call *import_call;
+	struct grpc_call *open_call;
+	int		 began;
+	int		 acked;
+	char		*cur_path;
+	uint64_t	 payload_left;
+	uint64_t	 records;
+	uint64_t	 bytes;
+	char		*failure;	/* an error frame's message */
+};
+
+/*
+ * The wrapper's exit statuses (plakar-pg(1)) as gRPC codes, in one
+ * place.  Plakar shows the message of every code but UNAVAILABLE and
+ * CANCELLED, which it replaces with words of its own: neither is used.
+ */
+int
+importer_status_code(int exit_status)
+{
+	switch (exit_status) {
+	case 0:
+		return GRPC_OK;
+	case 1:		/* usage, bad options */
+		return GRPC_INVALID_ARGUMENT;
+	case 2:		/* preflight: unreachable, no REPLICATION, ... */
+		return GRPC_FAILED_PRECONDITION;
+	case 3:		/* pg_basebackup failed */
+	case 6:		/* interrupted */
+		return GRPC_ABORTED;
+	case 4:		/* page checksum failure */
+	case 5:		/* the backup does not match its manifest */
+		return GRPC_DATA_LOSS;
+	default:	/* killed, or not ours to say */
+		return GRPC_INTERNAL;
+	}
+}
+
+/* One protobuf message onto a call's response. */
+static void
+reply(struct grpc_call *c, const ProtobufCMessage *m)
+{
+	size_t n = protobuf_c_message_get_packed_size(m);
+
+	protobuf_c_message_pack(m, grpc_send(c, n));
+}
+
+/* Init. */
+
+/* A config value on one line: the PEM forms write newlines as \n. */
+static void
+append_config(struct buf *b, const char *key, const char *value)
+{
+	size_t vlen = strlen(value), i;
+
+	buf_append(b, key, strlen(key));
+	buf_append(b, "=", 1);
+	for (i = 0; i < vlen; i++) {
+		if (value[i] == '\n')
+			buf_append(b, "\\n", 2);
+		else
+			buf_append(b, value + i, 1);
+	}
+	buf_append(b, "\n", 1);
+}
+
+static void
+forget_config(struct importer *s)
+{
+	if (s->config != NULL)
+		explicit_bzero(s->config, strlen(s->config));
+	free(s->config);
+	s->config = NULL;
+}
+
+/* Where the snapshot comes from, as Plakar shows it: host:port. */
+static char *
+origin_of(const char *options_json)
+{
+	json_t *j = json_loads(options_json, 0, NULL);
+	const char *host = json_string_value(json_object_get(j, "host"));
+	json_int_t port = json_integer_value(json_object_get(j, "port"));
+	char *origin;
+	size_t n;
+
+	if (host == NULL)
+		host = "localhost";
+	n = strlen(host) + 24;
+	origin = xmalloc(n);
+	if (port > 0)
+		snprintf(origin, n, "%s:%lld", host, (long long)port);
+	else
+		snprintf(origin, n, "%s", host);
+	json_decref(j);
+	return origin;
+}
+
+static void
+init_message(void *arg, struct grpc_call *c, const uint8_t *p, size_t n)
+{
+	struct importer *s = arg;
+	Importer__InitRequest *req = importer__init_request__unpack(NULL, n, p);
+	Importer__InitResponse resp = IMPORTER__INIT_RESPONSE__INIT;
+	char *argv[] = { s->wrapper, "options", "-i", NULL };
+	struct buf cfg = { 0 }, out = { 0 };
+	char errline[CHILD_LINE_MAX];
+	size_t i;
+	int status;
+
+	if (req == NULL) {
+		grpc_finish(c, GRPC_INVALID_ARGUMENT, "bad InitRequest");
+		return;
+	}
+	for (i = 0; i < req->n_config; i++)
+		append_config(&cfg, req->config[i]->key, req->config[i]->value);
+	importer__init_request__free_unpacked(req, NULL);
+	buf_append(&cfg, "", 1);
+	forget_config(s);
+	s->config = (char *)cfg.p;
+
+	status = child_run(argv, s->config, s->tmpdir, &out, errline,
+	    sizeof(errline));
+	if (status != 0) {
+		grpc_finish(c, status == -1 ? GRPC_INTERNAL :
+		    importer_status_code(status),
+		    errline[0] ? errline : "bad options");
+		buf_free(&out);
+		return;
+	}
+	resp.origin = origin_of((char *)out.p);
+	resp.type = "postgres+bin";
+	resp.root = "/";
+	resp.flags = FLAG_STREAM | FLAG_NEEDACK;
+	reply(c, &resp.base);
+	grpc_finish(c, GRPC_OK, NULL);
+	free(resp.origin);
+	buf_free(&out);
+}
+
+/* Ping: the preflight. */
+static void
+ping_message(void *arg, struct grpc_call *c, const uint8_t *p, size_t n)
+{
+	struct importer *s = arg;
+	Importer__PingResponse resp = IMPORTER__PING_RESPONSE__INIT;
+	char *argv[] = { s->wrapper, "check", "-i", NULL };
+	char errline[CHILD_LINE_MAX];
+	struct buf out = { 0 };
+	int status;
+
+	(void)p;
+	(void)n;
+	if (s->config == NULL) {
+		grpc_finish(c, GRPC_FAILED_PRECONDITION, "Ping before Init");
+		return;
+	}
+	status = child_run(argv, s->config, s->tmpdir, &out, errline,
+	    sizeof(errline));
+	buf_free(&out);
+	if (status != 0) {
+		grpc_finish(c, status == -1 ? GRPC_INTERNAL :
+		    importer_status_code(status),
+		    errline[0] ? errline : "the server is not reachable");
+		return;
+	}
+	reply(c, &resp.base);
+	grpc_finish(c, GRPC_OK, NULL);
+}
+
+/* Import. */
+
+static void
+import_fail(struct importer *s, int code, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
+static void
+import_fail(struct importer *s, int code, const char *fmt, ...)
+{
+	char msg[512];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	fprintf(stderr, "plakar-pg-importer: %s\n", msg);
+	child_stop(&s->child);
+	if (s->open_call != NULL)
+		grpc_finish(s->open_call, code, msg);
+	if (s->import_call != NULL)
+		grpc_finish(s->import_call, code, msg);
+	s->imp = IMP_DONE;
+}
+
+/* The wrapper failed: its own last line says it best. */
+static void
+import_fail_child(struct importer *s, const char *fallback)
+{
+	const char *why = s->child.lastline[0] ? s->child.lastline :
+	    s->failure != NULL ? s->failure : fallback;
+
+	import_fail(s, child_failed(&s->child) ?
+	    importer_status_code(s->child.status) : GRPC_INTERNAL, "%s", why);
+}
+
+static const char *
+base_name(const char *path)
+{
+	const char *slash = strrchr(path, '/');
+
+	return slash != NULL && slash[1] != '\0' ? slash + 1 : path;
+}
+
+/* A record frame as a Plakar record. */
+static void
+send_record(struct importer *s, const struct frame *f)
+{
+	Importer__ImportResponse resp = IMPORTER__IMPORT_RESPONSE__INIT;
+	Plakar__Connectors__Record rec = PLAKAR__CONNECTORS__RECORD__INIT;
+	Plakar__Connectors__FileInfo fi = PLAKAR__CONNECTORS__FILE_INFO__INIT;
+	Google__Protobuf__Timestamp ts = GOOGLE__PROTOBUF__TIMESTAMP__INIT;
+	char *hexpath = NULL, errbuf[256];
+
+	/* Protobuf strings are UTF-8: a name that is not is an error record. */
+	if (json_object_get(f->json, "path_hex") != NULL) {
+		hexpath = xmalloc(2 * f->pathlen + 1);
+		hex_encode(f->path, f->pathlen, hexpath);
+		rec.pathname = hexpath;
+		snprintf(errbuf, sizeof(errbuf), "name is not valid UTF-8 "
+		    "(hex above)");
+		rec.error = errbuf;
+	} else if (f->type == FRAME_HARDLINK) {
+		rec.pathname = f->path;
+		snprintf(errbuf, sizeof(errbuf), "hard link: not supported");
+		rec.error = errbuf;
+	} else {
+		rec.pathname = f->path;
+		fi.name = (char *)base_name(f->path);
+		fi.size = f->type == FRAME_FILE ? (int64_t)f->size : 0;
+		fi.mode = f->mode;
+		if (f->type == FRAME_DIR)
+			fi.mode |= GO_MODE_DIR;
+		else if (f->type == FRAME_SYMLINK) {
+			fi.mode |= GO_MODE_SYMLINK;
+			rec.target = json_object_get(f->json, "target_hex") ?
+			    "" : f->target;
+		}
+		ts.seconds = f->mtime;
+		fi.mod_time = &ts;
+		fi.uid = (uint64_t)f->uid;
+		fi.gid = (uint64_t)f->gid;
+		fi.nlink = 1;
+		fi.username = (char *)f->uname;
+		fi.groupname = (char *)f->gname;
+		rec.fileinfo = &fi;
+		rec.hasreader = f->type == FRAME_FILE;
+	}
+	resp.record = &rec;
+	if (s->import_call != NULL)
+		reply(s->import_call, &resp.base);
+	free(hexpath);
+}
+
+/* The header line at the front of inbuf: 1, 0 if not all there, -1 bad. */
+static int
+next_header(struct importer *s, struct frame *f)
+{
+	unsigned char *start = s->inbuf.p + s->inbuf.off, *nl;
+	size_t n = buf_avail(&s->inbuf);
+	char errbuf[256];
+
+	nl = n > 0 ? memchr(start, '\n', n) : NULL;
+	if (nl == NULL) {
+		if (n >= FRAME_HEADER_MAX) {
+			import_fail(s, GRPC_INTERNAL, "frame header longer "
+			    "than %d bytes", FRAME_HEADER_MAX);
+			return -1;
+		}
+		s->need_bytes = 1;
+		return 0;
+	}
+	if (frame_parse((char *)start, (size_t)(nl - start), f, errbuf,
+	    sizeof(errbuf)) != 1) {
+		frame_free(f);
+		import_fail(s, GRPC_INTERNAL, "bad frame from plakar-pg: %s",
+		    errbuf);
+		return -1;
+	}
+	s->inbuf.off += (size_t)(nl - start) + 1;
+	return 1;
+}
+
+/* The payload of the current record: to its Open call, or dropped. */
+static void
+move_payload(struct importer *s)
+{
+	size_t n = buf_avail(&s->inbuf);
+
+	if (s->payload_left == 0)
+		return;
+	if (s->open_call != NULL && grpc_pending(s->open_call) >= CHUNK_MAX)
+		return;		/* Plakar has not read the last chunk yet */
+	if (n > s->payload_left)
+		n = (size_t)s->payload_left;
+	if (n > CHUNK_MAX)
+		n = CHUNK_MAX;
+	if (n == 0) {
+		s->need_bytes = 1;
+		return;
+	}
+	if (s->open_call != NULL) {
+		Importer__OpenResponse resp = IMPORTER__OPEN_RESPONSE__INIT;
+
+		resp.chunk.len = n;
+		resp.chunk.data = s->inbuf.p + s->inbuf.off;
+		reply(s->open_call, &resp.base);
+	}
+	s->inbuf.off += n;
+	s->payload_left -= n;
+	if (s->payload_left > 0)
+		s->need_bytes = 1;
+}
+
+/*
+ * The states of an Import, one function each: each returns 1 when it
+ * moved to another state (look again at once), 0 when it waits.
+ */
+
+static int
+import_header(struct importer *s)
+{
+	struct frame f;
+	int r, ok;
+
+	if ((r = next_header(s, &f)) == -1)
+		return 1;
+	if (r == 0) {
+		if (s->child.out >= 0)
+			return 0;
+		s->imp = IMP_FAILING;
+		return 1;
+	}
+	if (!s->began) {
+		ok = f.type == FRAME_BEGIN && f.version == FRAME_VERSION;
+		frame_free(&f);
+		if (!ok)
+			import_fail(s, GRPC_INTERNAL, "plakar-pg did not begin "
+			    "with a version 1 begin frame");
+		s->began = 1;
+		return 1;
+	}
+	switch (f.type) {
+	case FRAME_ERROR:
+		s->failure = xstrdup(f.message);
+		s->imp = IMP_FAILING;
+		break;
+	case FRAME_END:
+		if (f.records == s->records && f.bytes == s->bytes)
+			s->imp = IMP_ENDED;
+		else
+			import_fail(s, GRPC_INTERNAL, "end frame counts do not "
+			    "match the records sent");
+		break;
+	case FRAME_BEGIN:
+		import_fail(s, GRPC_INTERNAL, "a second begin frame");
+		break;
+	default:
+		s->records++;
+		s->bytes += f.type == FRAME_FILE ? f.size : 0;
+		free(s->cur_path);
+		s->cur_path = xstrdup(f.path);
+		s->payload_left = f.type == FRAME_FILE ? f.size : 0;
+		s->acked = 0;
+		send_record(s, &f);
+		s->imp = IMP_RECORD;
+	}
+	frame_free(&f);
+	return 1;
+}
+
+/* A record is out: its content goes to Open, or is dropped once acked. */
+static int
+import_record(struct importer *s)
+{
+	if (s->open_call != NULL || s->acked)
+		move_payload(s);
+	if (s->payload_left > 0) {
+		if (s->need_bytes && s->child.out < 0) {
+			s->imp = IMP_FAILING;
+			return 1;
+		}
+		return 0;
+	}
+	if (s->open_call != NULL) {
+		grpc_finish(s->open_call, GRPC_OK, NULL);
+		s->open_call = NULL;
+	}
+	if (!s->acked)
+		return 0;
+	s->imp = IMP_HEADER;
+	return 1;
+}
+
+/* The end frame is in: finished only on the wrapper's zero exit. */
+static int
+import_ended(struct importer *s)
+{
+	Importer__ImportResponse resp = IMPORTER__IMPORT_RESPONSE__INIT;
+
+	if (buf_avail(&s->inbuf) > 0) {
+		import_fail(s, GRPC_INTERNAL, "data after the end frame");
+		return 0;
+	}
+	if (s->child.out >= 0 || s->child.err >= 0) {
+		s->need_bytes = 1;
+		return 0;
+	}
+	if (child_reap(&s->child, 1) && child_failed(&s->child)) {
+		import_fail_child(s, "plakar-pg failed");
+		return 0;
+	}
+	resp.finished = 1;
+	if (s->import_call != NULL) {
+		reply(s->import_call, &resp.base);
+		grpc_finish(s->import_call, GRPC_OK, NULL);
+	}
+	s->imp = IMP_DONE;
+	return 0;
+}
+
+/* The stream broke off: wait for the wrapper's last word. */
+static int
+import_failing(struct importer *s)
+{
+	s->inbuf.off = s->inbuf.len = 0;
+	if (s->child.out >= 0 || s->child.err >= 0) {
+		s->need_bytes = 1;
+		return 0;
+	}
+	child_reap(&s->child, 1);
+	import_fail_child(s, "plakar-pg ended without an end frame");
+	return 0;
+}
+
+static void
+import_progress(struct importer *s)
+{
+	int more = 1;
+
+	s->need_bytes = 0;
+	while (more) {
+		switch (s->imp) {
+		case IMP_HEADER:
+			more = import_header(s);
+			break;
+		case IMP_RECORD:
+			more = import_record(s);
+			break;
+		case IMP_ENDED:
+			more = import_ended(s);
+			break;
+		case IMP_FAILING:
+			more = import_failing(s);
+			break;
+		default:
+			more = 0;
+		}
+	}
+}
+
+static void
+import_open(void *arg, struct grpc_call *c)
+{
+	struct importer *s = arg;
+	char *argv[] = { s->wrapper, "backup", "-i", "progress=off", NULL };
+	char errbuf[256];
+
+	if (s->config == NULL) {
+		grpc_finish(c, GRPC_FAILED_PRECONDITION, "Import before Init");
+		return;
+	}
+	if (s->imp != IMP_NONE) {
+		grpc_finish(c, GRPC_FAILED_PRECONDITION,
+		    "one Import per plugin run");
+		return;
+	}
+	s->import_call = c;
+	if (child_spawn(&s->child, argv, s->config, s->tmpdir, errbuf,
+	    sizeof(errbuf)) == -1) {
+		import_fail(s, GRPC_INTERNAL, "%s", errbuf);
+		return;
+	}
+	s->inbuf.p = xmalloc(INBUF_SIZE);
+	s->inbuf.cap = INBUF_SIZE;
+	s->imp = IMP_HEADER;
+}
+
+/* Plakar's acknowledgement of the record out. */
+static void
+import_message(void *arg, struct grpc_call *c, const uint8_t *p, size_t n)
+{
+	struct importer *s = arg;
+	Importer__ImportRequest *req = importer__import_request__unpack(NULL,
+	    n, p);
+
+	if (c != s->import_call)
+		return;
+	if (req == NULL) {
+		import_fail(s, GRPC_INVALID_ARGUMENT, "bad ImportRequest");
+		return;
+	}
+	if (req->result != NULL && req->result->error != NULL &&
+	    req->result->error[0] != '\0')
+		fprintf(stderr, "plakar-pg-importer: %s: %s\n",
+		    req->result->header != NULL ?
+		    req->result->header->pathname : "?", req->result->error);
+	importer__import_request__free_unpacked(req, NULL);
+	if (s->imp == IMP_RECORD)
+		s->acked = 1;
+}
+
+/* Plakar gave up on the Import, or it is over. */
+static void
+import_close(void *arg, struct grpc_call *c)
+{
+	struct importer *s = arg;
+
+	if (c != s->import_call)
+		return;
+	s->import_call = NULL;
+	if (s->imp != IMP_DONE) {
+		child_stop(&s->child);
+		s->imp = IMP_DONE;
+	}
+}
+
+/* Open: the content of the record just sent, once. */
+static void
+open_message(void *arg, struct grpc_call *c, const uint8_t *p, size_t n)
+{
+	struct importer *s = arg;
+	Importer__OpenRequest *req = importer__open_request__unpack(NULL, n, p);
+
+	if (req == NULL || req->record == NULL)
+		grpc_finish(c, GRPC_INVALID_ARGUMENT, "bad OpenRequest");
+	else if (s->imp != IMP_RECORD || s->cur_path == NULL ||
+	    strcmp(req->record->pathname, s->cur_path) != 0 ||
+	    s->open_call != NULL || s->acked)
+		grpc_finish(c, GRPC_FAILED_PRECONDITION,
+		    "Open: only the record just sent can be read, once");
+	else
+		s->open_call = c;
+	if (req != NULL)
+		importer__open_request__free_unpacked(req, NULL);
+}
+
+static void
+open_close(void *arg, struct grpc_call *c)
+{
+	struct importer *s = arg;
+
+	if (c == s->open_call)
+		s->open_call = NULL;
+}
+
+static void
+close_message(void *arg, struct grpc_call *c, const uint8_t *p, size_t n)
+{
+	struct importer *s = arg;
+	Importer__CloseResponse resp = IMPORTER__CLOSE_RESPONSE__INIT;
+
+	(void)p;
+	(void)n;
+	if (s->imp != IMP_NONE && s->imp != IMP_DONE)
+		import_fail(s, GRPC_ABORTED, "Close during Import");
+	reply(c, &resp.base);
+	grpc_finish(c, GRPC_OK, NULL);
+}
+
+const struct grpc_method importer_methods[] = {
+	{ "/importer.Importer/Init", 0, NULL, init_message, NULL },
+	{ "/importer.Importer/Ping", 0, NULL, ping_message, NULL },
+	{ "/importer.Importer/Import", 1, import_open, import_message,
+	    import_close },
+	{ "/importer.Importer/Open", 0, NULL, open_message, open_close },
+	{ "/importer.Importer/Close", 0, NULL, close_message, NULL },
+};
+const size_t importer_nmethods = sizeof(importer_methods) /
+    sizeof(importer_methods[0]);
+
+static int
+importing(const struct importer *s)
+{
+	return s->imp != IMP_NONE && s->imp != IMP_DONE;
+}
+
+/* The loop's hooks: a running backup moves on with its pipes. */
+
+static void
+hook_progress(void *arg)
+{
+	struct importer *s = arg;
+
+	/*
+	 * A wrapper that failed, or was killed, mid-stream: what it left
+	 * in the pipe no longer matters.
+	 */
+	if ((s->imp == IMP_HEADER || s->imp == IMP_RECORD ||
+	    s->imp == IMP_FAILING) &&
+	    child_reap(&s->child, 0) && child_failed(&s->child)) {
+		while (child_read_err(&s->child) == 1)
+			;
+		import_fail_child(s, "plakar-pg died in the middle of the "
+		    "backup");
+	}
+	if (importing(s))
+		import_progress(s);
+}
+
+static int
+hook_fds(void *arg, struct pollfd *p, int max, int *timeout)
+{
+	struct importer *s = arg;
+	int n = 0;
+
+	if (!importing(s) || max < 2)
+		return 0;
+	if (s->child.out >= 0 && s->need_bytes) {
+		p[n].fd = s->child.out;
+		p[n++].events = POLLIN;
+	}
+	if (s->child.err >= 0) {
+		p[n].fd = s->child.err;
+		p[n++].events = POLLIN;
+	}
+	if (s->child.pid > 0)
+		*timeout = WATCH_MS;
+	return n;
+}
+
+static void
+read_frames(struct importer *s)
+{
+	ssize_t r;
+
+	buf_reserve(&s->inbuf, 0);
+	if (s->inbuf.len == s->inbuf.cap && s->inbuf.off > 0) {
+		memmove(s->inbuf.p, s->inbuf.p + s->inbuf.off,
+		    buf_avail(&s->inbuf));
+		s->inbuf.len -= s->inbuf.off;
+		s->inbuf.off = 0;
+	}
+	if (s->inbuf.len == s->inbuf.cap)
+		return;
+	r = child_read_out(&s->child, s->inbuf.p + s->inbuf.len,
+	    s->inbuf.cap - s->inbuf.len);
+	if (r > 0)
+		s->inbuf.len += (size_t)r;
+}
+
+static void
+hook_ready(void *arg, const struct pollfd *p, int n)
+{
+	struct importer *s = arg;
+	int i;
+
+	for (i = 0; i < n; i++) {
+		if (p[i].revents == 0)
+			continue;
+		if (p[i].fd == s->child.err)
+			(void)child_read_err(&s->child);
+		else if (p[i].fd == s->child.out)
+			read_frames(s);
+	}
+}
+
+const struct grpc_hooks importer_hooks = {
+	hook_progress, hook_fds, hook_ready
+};
+
+struct importer *
+importer_new(const char *wrapper, const char *tmpdir)
+{
+	struct importer *s = xmalloc(sizeof(*s));
+
+	memset(s, 0, sizeof(*s));
+	s->wrapper = xstrdup(wrapper);
+	s->tmpdir = tmpdir;
+	s->child.out = s->child.err = -1;
+	s->child.tmpdir = tmpdir;
+	return s;
+}
+
+int
+importer_busy(const struct importer *s)
+{
+	return importing(s);
+}
+
+void
+importer_free(struct importer *s)
+{
+	if (s == NULL)
+		return;
+	child_stop(&s->child);
+	forget_config(s);
+	buf_free(&s->inbuf);
+	free(s->cur_path);
+	free(s->failure);
+	free(s->wrapper);
+	free(s);
+}
