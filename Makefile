@@ -100,6 +100,25 @@ $(OUT)/plakar-pg-importer: $(IMPORTER_OBJS)
 	@mkdir -p $(OUT)
 	$(CC) $(ALL_CFLAGS) -o $@ $^ $(H2_LIBS) $(JSON_LIBS) $(LDFLAGS)
 
+# Test programs: the transport under a trivial service, and a gRPC client
+# on Plakar's own stack (grpc-go and integration-grpc at Plakar's
+# versions, pinned in t/grpcclient/go.mod).
+GO = go
+TESTPROGS = $(OUT)/grpc_echo build/grpcclient
+
+$(OBJ)/grpc_echo.o: t/grpc_echo.c src/*.h
+	@mkdir -p $(OBJ)
+	$(CC) $(ALL_CFLAGS) -Isrc -c -o $@ t/grpc_echo.c
+
+$(OUT)/grpc_echo: $(OBJ)/grpc_echo.o $(OBJ)/grpcserver.o $(OBJ)/util.o
+	@mkdir -p $(OUT)
+	$(CC) $(ALL_CFLAGS) -o $@ $^ $(H2_LIBS) $(LDFLAGS)
+
+build/grpcclient: t/grpcclient/*.go t/grpcclient/go.mod t/grpcclient/go.sum
+	cd t/grpcclient && CGO_ENABLED=0 $(GO) build -o ../../$@ .
+
+testprogs: $(TESTPROGS)
+
 # libFuzzer on the location parser: make fuzz FUZZ_SECONDS=60
 FUZZ_SECONDS = 30
 build/fuzz/uriparse: src/uriparse.c src/util.c src/util.h
@@ -115,11 +134,12 @@ fuzz: build/fuzz/uriparse
 	    build/fuzz/corpus > build/fuzz/log 2>&1; s=$$?; \
 	    grep -E '^(Done|==[0-9]+==ERROR|SUMMARY)' build/fuzz/log; exit $$s
 
-check: all
+check: all testprogs
 	PLAKAR_PG_BIN=$(CURDIR)/$(OUT) bats t/
 
 check-asan:
-	$(MAKE) OUT=build/asan/bin OBJ=build/asan/obj EXTRA_CFLAGS='$(SANFLAGS)'
+	$(MAKE) OUT=build/asan/bin OBJ=build/asan/obj EXTRA_CFLAGS='$(SANFLAGS)' \
+	    all testprogs
 	for s in $(SCRIPTS); do [ ! -f bin/$$s ] || cp bin/$$s build/asan/bin/; done
 	ASAN_OPTIONS=detect_leaks=0:abort_on_error=1 \
 	UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
@@ -155,6 +175,6 @@ package: all
 	@echo "then: cd $(PKGDIR) && plakar pkg create manifest.yaml v$(VERSION)"
 
 clean:
-	rm -rf build $(PROGS:%=bin/%)
+	rm -rf build $(PROGS:%=bin/%) bin/grpc_echo
 
-.PHONY: all check check-asan lint bench fuzz package install clean
+.PHONY: all check check-asan lint bench fuzz package install clean testprogs

@@ -477,7 +477,10 @@ grpc_server_new(const struct grpc_method *methods, size_t nmethods,
 	return s;
 }
 
-/* Everything nghttp2 has to say, written out.  -1: the output is gone. */
+/*
+ * Everything nghttp2 has to say, written out: 0, or 1 when the client
+ * has hung up (its end of the output is closed), or -1.
+ */
 static int
 send_all(struct grpc_server *s, int out, char *errbuf, size_t errlen)
 {
@@ -490,9 +493,12 @@ send_all(struct grpc_server *s, int out, char *errbuf, size_t errlen)
 		if (buf_avail(&s->wire) == 0)
 			return 0;
 		if (write_all(out, s->wire.p + s->wire.off,
-		    buf_avail(&s->wire)) == -1)
-			return seterr(errbuf, errlen, "the connection to the "
-			    "client is gone: %s", strerror(errno));
+		    buf_avail(&s->wire)) == -1) {
+			if (errno == EPIPE || errno == ECONNRESET)
+				return 1;
+			return seterr(errbuf, errlen, "write: %s",
+			    strerror(errno));
+		}
 		s->wire.off = s->wire.len = 0;
 	}
 }
@@ -515,8 +521,11 @@ grpc_server_run(struct grpc_server *s, int in, int out,
 		}
 		if (s->hooks->progress != NULL)
 			s->hooks->progress(s->svc);
-		if (send_all(s, out, errbuf, errlen) == -1)
+		if ((r = send_all(s, out, errbuf, errlen)) != 0) {
+			if (r == 1)
+				ret = 0;	/* the client hung up */
 			break;
+		}
 		if (!nghttp2_session_want_read(s->session) &&
 		    !nghttp2_session_want_write(s->session)) {
 			ret = 0;

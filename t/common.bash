@@ -6,6 +6,8 @@ load '/usr/lib/bats/bats-assert/load'
 source "$BATS_TEST_DIRNAME/pg.bash"
 
 export TARTOOL="python3 $BATS_TEST_DIRNAME/tartool.py"
+# t/grpcclient, built by make testprogs
+export GRPCCLIENT=${GRPCCLIENT:-$BATS_TEST_DIRNAME/../build/grpcclient}
 
 # The headers of a frame stream, one JSON line each, payloads skipped.
 headers() {

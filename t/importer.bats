@@ -1,16 +1,12 @@
 #!/usr/bin/env bats
 bats_require_minimum_version 1.5.0
-# plakar-pg-importer against a real gRPC client (python3-grpcio, stubs
-# from share/proto by python3-grpc-tools), through a Unix socket bridged
-# to its stdin and stdout by socat, as Plakar would drive it.
+# plakar-pg-importer driven as Plakar drives it: t/grpcclient starts it
+# with its stdin and stdout as the connection and speaks gRPC with
+# grpc-go and the importer client of Plakar's own integration-grpc.
 
 setup_file() {
 	load common
 	pg_suite_cluster
-	mkdir "$T/stubs"
-	/usr/bin/python3 -m grpc_tools.protoc -I "$BATS_TEST_DIRNAME/../share/proto" \
-		--python_out="$T/stubs" --grpc_python_out="$T/stubs" \
-		connectors.proto importer.proto importer_service.proto
 	pgbench -i -s 1 -q >/dev/null 2>&1
 	psql -qX -c "CREATE TABLE notes AS SELECT i, md5(i::text) FROM generate_series(1, 3000) i"
 }
@@ -23,38 +19,49 @@ setup() {
 	load common
 	pg_env "$T/src"
 	cd "$BATS_TEST_TMPDIR"
-	SOCK=$BATS_TEST_TMPDIR/importer.sock
+	# the importer's private TMPDIR goes below this one, and must go
+	export TMPDIR=$BATS_TEST_TMPDIR/tmp
+	mkdir "$TMPDIR"
 	CONFIG="{\"location\": \"postgres+bin://postgres@localhost\", \"host\": \"$T/src\"}"
-}
-
-teardown() {
-	[ -z "${SOCAT:-}" ] || kill "$SOCAT" 2>/dev/null || true
-}
-
-# One importer behind $SOCK for one connection; its stderr in importer.err.
-start_importer() {
-	socat "UNIX-LISTEN:$SOCK" "EXEC:$PLAKAR_PG_BIN/plakar-pg-importer" 2>importer.err &
-	SOCAT=$!
-	for _ in $(seq 50); do [ -S "$SOCK" ] && return 0; sleep 0.1; done
-	fail "socat did not listen"
+	SLOW="{\"location\": \"postgres+bin://postgres@localhost\", \"host\": \"$T/src\", \"max_rate\": \"4M\"}"
 }
 
 client() {
-	/usr/bin/python3 "$BATS_TEST_DIRNAME/grpc_client.py" "$T/stubs" "$SOCK" "$@"
+	"$GRPCCLIENT" "$PLAKAR_PG_BIN/plakar-pg-importer" "$@"
+}
+
+# Within 10 seconds: no program of ours running, no WAL sender or slot on
+# the server, nothing in TMPDIR.
+assert_nothing_left() {
+	local left
+	for _ in $(seq 100); do
+		left=$(pgrep -af "$PLAKAR_PG_BIN/plakar-pg" || true)
+		[ -z "$left" ] && [ -z "$(find "$TMPDIR" -mindepth 1)" ] &&
+			[ "$(psql -tAXc 'SELECT (SELECT count(*) FROM pg_stat_replication) + (SELECT count(*) FROM pg_replication_slots)')" = 0 ] &&
+			return 0
+		sleep 0.1
+	done
+	[ -z "$left" ] || fail "still running: $left"
+	run -0 find "$TMPDIR" -mindepth 1
+	assert_output ''
+	run -0 psql -tAXc "SELECT (SELECT count(*) FROM pg_stat_replication), (SELECT count(*) FROM pg_replication_slots)"
+	assert_output '0|0'
 }
 
 @test "Init: origin host:port, type, root and flags STREAM|NEEDACK" {
-	start_importer
-	run -0 client init "$CONFIG"
-	assert_output "{\"origin\": \"$T/src:5432\", \"type\": \"postgres+bin\", \"root\": \"/\", \"flags\": 12}"
+	run -0 --separate-stderr client init "$CONFIG"
+	assert_line -n 0 "{\"flags\":12,\"origin\":\"$T/src:5432\",\"root\":\"/\",\"type\":\"postgres+bin\"}"
+	assert_line -n 1 "plugin: exit 0"
+	assert_nothing_left
 }
 
 @test "round trip over gRPC: Import, Open, acks; pg_verifybackup, start, pg_dumpall equal" {
 	pg_dump_of "$T/src" > before.sql
-	start_importer
 	mkdir "$T/grpc"
-	run -0 client import "$CONFIG" "$T/grpc/data"
-	assert_output --regexp '^\{"records": [0-9]+, "files": [0-9]+, "finished": true, "manifest_version": 2\}$'
+	run -0 --separate-stderr client import "$CONFIG" "$T/grpc/data"
+	assert_line -n 0 --regexp '^\{"files":[0-9]+,"finished":true,"manifest_version":2,"records":[0-9]+\}$'
+	assert_line -n 1 "plugin: exit 0"
+	assert_nothing_left
 	run -0 pg_verifybackup "$T/grpc/data"
 	[ "$(id -u)" != 0 ] || chown -R postgres: "$T/grpc"
 	pg_start "$T/grpc"
@@ -64,75 +71,100 @@ client() {
 }
 
 @test "a bad option: Init fails with uriparse's line" {
-	start_importer
-	run -2 client init '{"location": "postgres+bin://db.example.com/postgres"}'
-	assert_output "grpc-error INVALID_ARGUMENT: uriparse: location: a subpath is not allowed: pg_basebackup backs up the whole cluster"
+	run -2 --separate-stderr client init '{"location": "postgres+bin://db.example.com/postgres"}'
+	assert_line -n 0 "grpc-error INVALID_ARGUMENT: uriparse: location: a subpath is not allowed: pg_basebackup backs up the whole cluster"
 }
 
 @test "Ping: the preflight, and its line when the server is down" {
-	start_importer
-	run -0 client ping "$CONFIG"
-	assert_output pong
-	kill "$SOCAT" 2>/dev/null || true; wait "$SOCAT" 2>/dev/null || true
-	rm -f "$SOCK"
-	start_importer
-	run -2 client ping "{\"location\": \"postgres+bin://postgres@localhost\", \"host\": \"$T/nowhere\"}"
+	run -0 --separate-stderr client ping "$CONFIG"
+	assert_line -n 0 pong
+	run -2 --separate-stderr client ping "{\"location\": \"postgres+bin://postgres@localhost\", \"host\": \"$T/nowhere\"}"
 	# a preflight failure: never UNAVAILABLE, whose message Plakar replaces
 	assert_output --partial "grpc-error FAILED_PRECONDITION: plakar-pg: cannot reach the server: "
 }
 
 @test "the wrapper dies mid-stream: a gRPC error, never finished" {
-	export TMPDIR=$BATS_TEST_TMPDIR/tmp
-	mkdir "$TMPDIR"
-	start_importer
 	( for _ in $(seq 100); do
 		p=$(pgrep -f "$PLAKAR_PG_BIN/plakar-pg backup -i progress=off" | head -n 1)
 		if [ -n "$p" ]; then sleep 1; kill -9 "$p"; exit 0; fi
 		sleep 0.1
 	done ) &
 	killer=$!
-	run -2 client import "{\"location\": \"postgres+bin://postgres@localhost\", \"host\": \"$T/src\", \"max_rate\": \"2M\"}" "$T/dies"
+	run -2 --separate-stderr client import "{\"location\": \"postgres+bin://postgres@localhost\", \"host\": \"$T/src\", \"max_rate\": \"2M\"}" "$T/dies"
 	wait "$killer"
-	assert_output --regexp '^grpc-error INTERNAL: '
+	assert_line -n 0 --regexp '^grpc-error INTERNAL: '
 	refute_output --partial finished
-	# what the wrapper left behind stops once the importer lets go
-	for _ in $(seq 50); do
-		[ "$(psql -tAXc 'SELECT count(*) FROM pg_stat_replication')" = 0 ] && break
-		sleep 0.2
-	done
-	run -0 psql -tAXc "SELECT (SELECT count(*) FROM pg_stat_replication), (SELECT count(*) FROM pg_replication_slots)"
-	assert_output '0|0'
+	assert_line -n 1 "plugin: exit 0"
 	# a SIGKILLed wrapper cannot clean up: the importer does it for it
-	for _ in $(seq 50); do
-		[ -z "$(find "$TMPDIR" -mindepth 1)" ] && break
-		sleep 0.1
-	done
-	run -0 find "$TMPDIR" -mindepth 1
-	assert_output ''
+	assert_nothing_left
 }
 
 @test "the backup fails on the server: the wrapper's reason comes back" {
-	start_importer
-	run -2 client import "{\"location\": \"postgres+bin://norole@localhost\", \"host\": \"$T/src\"}" "$T/norole"
-	assert_output --regexp '^grpc-error FAILED_PRECONDITION: plakar-pg: (cannot reach the server|authentication failed): .*role "norole" does not exist'
+	run -2 --separate-stderr client import "{\"location\": \"postgres+bin://norole@localhost\", \"host\": \"$T/src\"}" "$T/norole"
+	assert_line -n 0 --regexp '^grpc-error FAILED_PRECONDITION: plakar-pg: (cannot reach the server|authentication failed): .*role "norole" does not exist'
 }
 
-@test "the client hangs up: the importer exits, pg_basebackup does not linger" {
-	start_importer
-	run -0 client drop "{\"location\": \"postgres+bin://postgres@localhost\", \"host\": \"$T/src\", \"max_rate\": \"4M\"}" 20
-	# this checkout's importer, not another run's
-	for _ in $(seq 50); do
-		pgrep -f "$PLAKAR_PG_BIN/plakar-pg-importer" >/dev/null || break
+@test "the client hangs up mid-Import: the importer stops the backup and exits 1" {
+	run -0 --separate-stderr client drop "$SLOW" 20
+	assert_line -n 0 dropped
+	assert_line -n 1 "plugin: exit 1"
+	[[ $stderr == *"plakar-pg-importer: Plakar hung up in the middle of the backup: the backup was stopped"* ]] || fail "stderr: $stderr"
+	assert_nothing_left
+}
+
+@test "the client hangs up in the middle of an Open: the same" {
+	run -0 --separate-stderr client drop-open "$SLOW" 30
+	assert_line -n 0 "dropped in an Open"
+	assert_line -n 1 "plugin: exit 1"
+	assert_nothing_left
+}
+
+@test "the client stops reading, then hangs up: the same" {
+	run -0 --separate-stderr client stall "$SLOW" 25 3
+	assert_line -n 0 stalled
+	assert_line -n 1 "plugin: exit 1"
+	assert_nothing_left
+}
+
+@test "SIGTERM mid-Import: the backup stops, nothing is left" {
+	( for _ in $(seq 100); do
+		p=$(pgrep -f "$PLAKAR_PG_BIN/plakar-pg backup -i progress=off" | head -n 1)
+		if [ -n "$p" ]; then sleep 1; pkill -TERM -f "^$PLAKAR_PG_BIN/plakar-pg-importer"; exit 0; fi
 		sleep 0.1
-	done
-	run pgrep -f "$PLAKAR_PG_BIN/plakar-pg-importer"
-	assert_equal "$status" 1
-	sleep 0.5
-	# a pg_basebackup still running would hold a WAL sender of this server
-	run -0 psql -tAXc "SELECT count(*) FROM pg_stat_replication"
-	assert_output 0
-	run -0 psql -tAXc "SELECT count(*) FROM pg_replication_slots"
-	assert_output 0
+	done ) &
+	killer=$!
+	run -2 --separate-stderr client read "$SLOW"
+	wait "$killer"
+	refute_output --partial '"finished":true'
+	[[ $stderr == *"plakar-pg-importer: interrupted"* ]] || fail "stderr: $stderr"
+	assert_nothing_left
+}
+
+@test "garbage and HTTP/1 on stdin: one line, exit 1, nothing left" {
+	run -1 --separate-stderr "$PLAKAR_PG_BIN/plakar-pg-importer" <<<"garbage"
+	assert_equal "$stderr" "plakar-pg-importer: the input is not HTTP/2 from a gRPC client (Received bad client magic byte string)"
+	run -1 --separate-stderr "$PLAKAR_PG_BIN/plakar-pg-importer" < <(printf 'GET / HTTP/1.1\r\nHost: x\r\n\r\n')
+	assert_equal "$stderr" "plakar-pg-importer: the input is not HTTP/2 from a gRPC client (Received bad client magic byte string)"
+	assert_nothing_left
+}
+
+@test "a bad protobuf, an unknown method, a message over 4 MiB: a status each, the plugin lives on" {
+	run -2 --separate-stderr client raw /importer.Importer/Init ffff
+	assert_line -n 0 "grpc-error INVALID_ARGUMENT: bad InitRequest"
+	assert_line -n 1 "plugin: exit 0"
+	run -2 --separate-stderr client raw /importer.Importer/Backup 00
+	assert_line -n 0 "grpc-error UNIMPLEMENTED: unknown method"
+	assert_line -n 1 "plugin: exit 0"
+	run -2 --separate-stderr client big "$CONFIG" $((5 * 1024 * 1024))
+	assert_line -n 0 --regexp '^grpc-error RESOURCE_EXHAUSTED: message of 52430[0-9][0-9] bytes: the limit is 4194304$'
+	assert_line -n 1 "plugin: exit 0"
+	assert_nothing_left
+}
+
+@test "the transport alone: grpc_echo's laws under grpc-go" {
+	run -0 "$GRPCCLIENT" "$PLAKAR_PG_BIN/grpc_echo" echo
+	assert_line "echo: 8 laws hold"
+	assert_line "plugin: exit 0"
 }
 
 @test "the package: manifest, validator and programs that find each other" {
@@ -144,11 +176,8 @@ client() {
 		grep -q "$f" "$BATS_TEST_TMPDIR/pkg/manifest.yaml" || fail "$f not in the manifest"
 	done
 	# the packaged importer runs the packaged wrapper, not one in PATH
-	socat "UNIX-LISTEN:$SOCK" "EXEC:$BATS_TEST_TMPDIR/pkg/plakar-pg-importer" 2>importer.err &
-	SOCAT=$!
-	for _ in $(seq 50); do [ -S "$SOCK" ] && break; sleep 0.1; done
-	run -0 env PATH=/usr/bin:/bin /usr/bin/python3 "$BATS_TEST_DIRNAME/grpc_client.py" "$T/stubs" "$SOCK" ping "$CONFIG"
-	assert_output pong
+	run -0 env PATH=/usr/bin:/bin "$GRPCCLIENT" "$BATS_TEST_TMPDIR/pkg/plakar-pg-importer" ping "$CONFIG"
+	assert_line -n 0 pong
 }
 
 @test "the validator's options are the ones plakar-pg takes, no more" {
