@@ -54,7 +54,12 @@ MAN5 = man/frames.5
 MAN7 = man/plakar-pg.7
 MANS = $(MAN1) $(MAN5) $(MAN7)
 
-all: $(PROGS:%=$(OUT)/%)
+all: $(PROGS:%=$(OUT)/%) $(SCRIPTS:%=$(OUT)/%)
+
+# The wrapper is a shell script: built by copying, with its run bit.
+$(OUT)/%: src/%.sh
+	@mkdir -p $(OUT)
+	install -m 755 $< $@
 
 $(OBJ)/%.o: src/%.c src/*.h
 	@mkdir -p $(OBJ)
@@ -104,7 +109,7 @@ $(OUT)/plakar-pg-importer: $(IMPORTER_OBJS)
 # on Plakar's own stack (grpc-go and integration-grpc at Plakar's
 # versions, pinned in t/grpcclient/go.mod).
 GO = go
-TESTPROGS = $(OUT)/grpc_echo build/grpcclient
+TESTPROGS = $(OUT)/grpc_echo $(OUT)/importer_test build/grpcclient
 
 $(OBJ)/grpc_echo.o: t/grpc_echo.c src/*.h
 	@mkdir -p $(OBJ)
@@ -113,6 +118,18 @@ $(OBJ)/grpc_echo.o: t/grpc_echo.c src/*.h
 $(OUT)/grpc_echo: $(OBJ)/grpc_echo.o $(OBJ)/grpcserver.o $(OBJ)/util.o
 	@mkdir -p $(OUT)
 	$(CC) $(ALL_CFLAGS) -o $@ $^ $(H2_LIBS) $(LDFLAGS)
+
+$(OBJ)/importer_test.o: t/importer_test.c src/*.h $(PROTO_C)
+	@mkdir -p $(OBJ)
+	$(CC) $(ALL_CFLAGS) $(H2_CFLAGS) -I$(GEN) -Isrc -c -o $@ t/importer_test.c
+
+# The service without its transport: grpcserver.o is not linked.
+$(OUT)/importer_test: $(OBJ)/importer_test.o $(OBJ)/importer.o \
+    $(OBJ)/child.o $(OBJ)/frame.o $(OBJ)/util.o \
+    $(OBJ)/pb/connectors.pb-c.o $(OBJ)/pb/importer.pb-c.o \
+    $(OBJ)/pb/google/protobuf/timestamp.pb-c.o
+	@mkdir -p $(OUT)
+	$(CC) $(ALL_CFLAGS) -o $@ $^ $(H2_LIBS) $(JSON_LIBS) $(LDFLAGS)
 
 build/grpcclient: t/grpcclient/*.go t/grpcclient/go.mod t/grpcclient/go.sum
 	cd t/grpcclient && CGO_ENABLED=0 $(GO) build -o ../../$@ .
@@ -140,15 +157,15 @@ check: all testprogs
 check-asan:
 	$(MAKE) OUT=build/asan/bin OBJ=build/asan/obj EXTRA_CFLAGS='$(SANFLAGS)' \
 	    all testprogs
-	for s in $(SCRIPTS); do [ ! -f bin/$$s ] || cp bin/$$s build/asan/bin/; done
 	ASAN_OPTIONS=detect_leaks=0:abort_on_error=1 \
 	UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
 	PLAKAR_PG_BIN=$(CURDIR)/build/asan/bin bats t/
 
 lint:
 	mandoc -Tlint -Wwarning $(MANS)
-	for s in $(SCRIPTS); do [ ! -f bin/$$s ] || shellcheck -s sh bin/$$s; done
+	shellcheck -s sh $(SCRIPTS:%=src/%.sh) share/*.sh
 	shellcheck -s bash -x t/*.bash share/*.bash
+	sh share/include-cycles.sh
 
 bench: all
 	PLAKAR_PG_BIN=$(CURDIR)/$(OUT) bash share/bench.bash
@@ -171,10 +188,10 @@ package: all
 	mkdir -p $(PKGDIR)
 	cp share/manifest.yaml share/schema.json $(PKGDIR)/
 	for p in $(PROGS); do install -m 755 $(OUT)/$$p $(PKGDIR)/; done
-	install -m 755 bin/plakar-pg $(PKGDIR)/
+	for p in $(SCRIPTS); do install -m 755 $(OUT)/$$p $(PKGDIR)/; done
 	@echo "then: cd $(PKGDIR) && plakar pkg create manifest.yaml v$(VERSION)"
 
 clean:
-	rm -rf build $(PROGS:%=bin/%) bin/grpc_echo
+	rm -rf build bin
 
 .PHONY: all check check-asan lint bench fuzz package install clean testprogs

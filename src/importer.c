@@ -161,6 +161,16 @@ init_message(void *arg, struct grpc_call *c, const uint8_t *p, size_t n)
 		grpc_finish(c, GRPC_INVALID_ARGUMENT, "bad InitRequest");
 		return;
 	}
+	/* Plakar always sends the location; a client that does not is lost. */
+	for (i = 0; i < req->n_config; i++)
+		if (strcmp(req->config[i]->key, "location") == 0)
+			break;
+	if (i == req->n_config) {
+		importer__init_request__free_unpacked(req, NULL);
+		grpc_finish(c, GRPC_INVALID_ARGUMENT, "Init: the config has "
+		    "no location");
+		return;
+	}
 	for (i = 0; i < req->n_config; i++)
 		append_config(&cfg, req->config[i]->key, req->config[i]->value);
 	importer__init_request__free_unpacked(req, NULL);

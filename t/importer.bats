@@ -200,3 +200,9 @@ assert_nothing_left() {
 	run -1 plakar-pg options location=postgres+bin://h sslmode=require
 	assert_output "uriparse: unknown option: sslmode"
 }
+
+@test "the service without HTTP/2: t/importer_test feeds it requests and reads what it queues" {
+	run -0 --separate-stderr "$PLAKAR_PG_BIN/importer_test" "$PLAKAR_PG_BIN"
+	refute_output --partial "not ok"
+	assert_line "10 passed, 0 failed"
+}

@@ -1,6 +1,6 @@
 #!/usr/bin/env bats
 bats_require_minimum_version 1.5.0
-# bin/plakar-pg: the whole backup through the wrapper, its preflight, its
+# plakar-pg (src/plakar-pg.sh): the whole backup through the wrapper, its preflight, its
 # outcomes, WAL safety, and restore.
 
 setup_file() {

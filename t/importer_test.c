@@ -1,0 +1,435 @@
+/*
+ * importer_test: the Importer service without HTTP/2.  The transport's
+ * four functions are replaced by a recorder of what the service queues;
+ * the requests are fed to its method table; plakar-pg is either the real
+ * one (options) or a script that writes a given frame stream.
+ *
+ *	importer_test PLAKAR_PG_BIN
+ *
+ * Prints one line per case and "N passed, N failed".
+ */
+#include <sys/stat.h>
+
+#include <poll.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "connectors.pb-c.h"
+#include "grpcserver.h"
+#include "importer.h"
+#include "importer.pb-c.h"
+#include "util.h"
+
+/* The transport, as the service sees it: what it was given to send. */
+struct grpc_call {
+	struct buf	 out;		/* gRPC-framed messages */
+	int		 finished;
+	int		 status;
+	char		 message[512];
+};
+
+uint8_t *
+grpc_send(struct grpc_call *c, size_t n)
+{
+	uint8_t *p;
+
+	buf_reserve(&c->out, n + 5);
+	p = c->out.p + c->out.len;
+	p[0] = 0;
+	p[1] = (uint8_t)(n >> 24);
+	p[2] = (uint8_t)(n >> 16);
+	p[3] = (uint8_t)(n >> 8);
+	p[4] = (uint8_t)n;
+	c->out.len += n + 5;
+	return p + 5;
+}
+
+void
+grpc_finish(struct grpc_call *c, int status, const char *message)
+{
+	if (c->finished)
+		return;
+	c->finished = 1;
+	c->status = status;
+	snprintf(c->message, sizeof(c->message), "%s",
+	    message != NULL ? message : "");
+}
+
+size_t
+grpc_pending(const struct grpc_call *c)
+{
+	(void)c;
+	return 0;	/* the client reads at once */
+}
+
+const char *
+grpc_call_path(const struct grpc_call *c)
+{
+	(void)c;
+	return "";
+}
+
+static int passed, failed;
+static char dir[] = "/tmp/importer_test.XXXXXX";
+
+static void
+expect(int ok, const char *fmt, ...)
+{
+	va_list ap;
+
+	printf("%s - ", ok ? "ok" : "not ok");
+	va_start(ap, fmt);
+	vprintf(fmt, ap);
+	va_end(ap);
+	printf("\n");
+	if (ok)
+		passed++;
+	else
+		failed++;
+}
+
+static const struct grpc_method *
+method(const char *name)
+{
+	size_t i;
+
+	for (i = 0; i < importer_nmethods; i++)
+		if (strcmp(importer_methods[i].path, name) == 0)
+			return &importer_methods[i];
+	abort();
+}
+
+/* The next queued message of a call; NULL when none is left. */
+static const uint8_t *
+next_reply(struct grpc_call *c, size_t *n)
+{
+	const uint8_t *p = c->out.p + c->out.off;
+
+	if (buf_avail(&c->out) < 5)
+		return NULL;
+	*n = (size_t)p[1] << 24 | (size_t)p[2] << 16 | (size_t)p[3] << 8 |
+	    p[4];
+	c->out.off += 5 + *n;
+	return p + 5;
+}
+
+/* Until cond holds or 10 s pass: the loop grpcserver would run. */
+static void
+pump(struct importer *s, int (*cond)(void *), void *arg)
+{
+	time_t end = time(NULL) + 10;
+
+	while (!cond(arg) && time(NULL) < end) {
+		struct pollfd p[8];
+		int timeout = 50, n;
+
+		importer_hooks.progress(s);
+		if (cond(arg))
+			break;
+		n = importer_hooks.fds(s, p, 8, &timeout);
+		if (poll(p, (nfds_t)n, 50) > 0)
+			importer_hooks.ready(s, p, n);
+	}
+}
+
+static int
+has_reply(void *arg)
+{
+	struct grpc_call *c = arg;
+
+	return buf_avail(&c->out) > 0 || c->finished;
+}
+
+static int
+is_finished(void *arg)
+{
+	return ((struct grpc_call *)arg)->finished;
+}
+
+static void
+call_unary(struct importer *s, const char *name, struct grpc_call *c,
+    const ProtobufCMessage *m)
+{
+	size_t n = m != NULL ? protobuf_c_message_get_packed_size(m) : 0;
+	uint8_t *b = xmalloc(n);
+
+	if (m != NULL)
+		protobuf_c_message_pack(m, b);
+	memset(c, 0, sizeof(*c));
+	method(name)->on_message(s, c, b, n);
+	free(b);
+}
+
+static void
+init(struct importer *s, struct grpc_call *c, const char *host)
+{
+	Importer__InitRequest req = IMPORTER__INIT_REQUEST__INIT;
+	Importer__InitRequest__ConfigEntry e[2] = {
+		IMPORTER__INIT_REQUEST__CONFIG_ENTRY__INIT,
+		IMPORTER__INIT_REQUEST__CONFIG_ENTRY__INIT
+	};
+	Importer__InitRequest__ConfigEntry *ep[2] = { &e[0], &e[1] };
+
+	e[0].key = "location";
+	e[0].value = "postgres+bin://u@db.example.com:6543";
+	e[1].key = "host";
+	e[1].value = (char *)host;
+	req.n_config = 2;
+	req.config = ep;
+	call_unary(s, "/importer.Importer/Init", c, &req.base);
+}
+
+/* A plakar-pg that writes frames and exits with status. */
+static char *
+script(const char *name, const char *frames, const char *stderr_line,
+    int status)
+{
+	char *path;
+	FILE *f;
+
+	if (asprintf(&path, "%s/%s", dir, name) == -1)
+		abort();
+	if ((f = fopen(path, "w")) == NULL)
+		abort();
+	fprintf(f, "#!/bin/sh\ncase $1 in options) echo '{\"host\":\"h\","
+	    "\"port\":1}'; exit 0;; esac\nprintf '%%s' '%s'\n", frames);
+	if (stderr_line != NULL)
+		fprintf(f, "echo '%s' >&2\n", stderr_line);
+	fprintf(f, "exit %d\n", status);
+	fclose(f);
+	chmod(path, 0700);
+	return path;
+}
+
+#define HDR "\"mode\":384,\"mtime\":1,\"uid\":1,\"gid\":1,\"uname\":\"u\",\"gname\":\"g\""
+#define GOOD \
+	"{\"type\":\"begin\",\"version\":1,\"producer\":\"test\"}\n" \
+	"{\"type\":\"dir\",\"path\":\"/data/base\"," HDR "}\n" \
+	"{\"type\":\"file\",\"path\":\"/data/PG_VERSION\",\"size\":3," HDR "}\n" \
+	"15\n" \
+	"{\"type\":\"end\",\"records\":2,\"bytes\":3}\n"
+
+static void
+ack(struct importer *s, struct grpc_call *imp, const char *path)
+{
+	Importer__ImportRequest req = IMPORTER__IMPORT_REQUEST__INIT;
+	Plakar__Connectors__Result res = PLAKAR__CONNECTORS__RESULT__INIT;
+	Plakar__Connectors__Record rec = PLAKAR__CONNECTORS__RECORD__INIT;
+	size_t n;
+	uint8_t *b;
+
+	rec.pathname = (char *)path;
+	res.header = &rec;
+	req.result = &res;
+	n = protobuf_c_message_get_packed_size(&req.base);
+	b = xmalloc(n);
+	protobuf_c_message_pack(&req.base, b);
+	method("/importer.Importer/Import")->on_message(s, imp, b, n);
+	free(b);
+}
+
+/*
+ * An Import of a frame stream, as Plakar reads it: each record, its
+ * content through Open, its ack.  The paths and contents, in order, into
+ * log; the Import call's end in *imp.
+ */
+static void
+import(struct importer *s, struct grpc_call *imp, struct buf *log)
+{
+	const struct grpc_method *m = method("/importer.Importer/Import");
+
+	memset(imp, 0, sizeof(*imp));
+	m->on_open(s, imp);
+	for (;;) {
+		Importer__ImportResponse *r;
+		const uint8_t *p;
+		size_t n;
+		char *path;
+
+		pump(s, has_reply, imp);
+		if ((p = next_reply(imp, &n)) == NULL)
+			break;
+		r = importer__import_response__unpack(NULL, n, p);
+		if (r == NULL || r->finished || r->record == NULL) {
+			if (r != NULL && r->finished)
+				buf_append(log, "finished;", 9);
+			importer__import_response__free_unpacked(r, NULL);
+			pump(s, is_finished, imp);
+			break;
+		}
+		path = xstrdup(r->record->pathname);
+		buf_append(log, path, strlen(path));
+		if (r->record->hasreader) {
+			Importer__OpenRequest oreq = IMPORTER__OPEN_REQUEST__INIT;
+			struct grpc_call op;
+			const uint8_t *q;
+			size_t k;
+
+			oreq.record = r->record;
+			call_unary(s, "/importer.Importer/Open", &op,
+			    &oreq.base);
+			pump(s, is_finished, &op);
+			buf_append(log, "=", 1);
+			while ((q = next_reply(&op, &k)) != NULL) {
+				Importer__OpenResponse *o =
+				    importer__open_response__unpack(NULL, k, q);
+
+				buf_append(log, o->chunk.data, o->chunk.len);
+				importer__open_response__free_unpacked(o, NULL);
+			}
+			buf_free(&op.out);
+		}
+		buf_append(log, ";", 1);
+		importer__import_response__free_unpacked(r, NULL);
+		ack(s, imp, path);
+		free(path);
+	}
+	buf_append(log, "", 1);
+	m->on_close(s, imp);
+}
+
+int
+main(int argc, char *argv[])
+{
+	char *wrapper, *tmp;
+	struct importer *s;
+	struct grpc_call c, imp;
+	struct buf log = { 0 };
+	const uint8_t *p;
+	size_t n;
+
+	if (argc != 2) {
+		fprintf(stderr, "usage: importer_test PLAKAR_PG_BIN\n");
+		return 1;
+	}
+	if (mkdtemp(dir) == NULL || asprintf(&tmp, "%s/tmp", dir) == -1 ||
+	    mkdir(tmp, 0700) == -1 ||
+	    asprintf(&wrapper, "%s/plakar-pg", argv[1]) == -1)
+		abort();
+
+	/* The real wrapper checks the options. */
+	s = importer_new(wrapper, tmp);
+	call_unary(s, "/importer.Importer/Ping", &c, NULL);
+	expect(c.finished && c.status == GRPC_FAILED_PRECONDITION,
+	    "Ping before Init: FAILED_PRECONDITION (%d %s)", c.status,
+	    c.message);
+	init(s, &c, "/run/pg");
+	p = next_reply(&c, &n);
+	{
+		Importer__InitResponse *r = p != NULL ?
+		    importer__init_response__unpack(NULL, n, p) : NULL;
+
+		expect(c.status == GRPC_OK && r != NULL &&
+		    strcmp(r->origin, "/run/pg:6543") == 0 &&
+		    strcmp(r->type, "postgres+bin") == 0 &&
+		    strcmp(r->root, "/") == 0 && r->flags == 12,
+		    "Init: origin host:port, type, root /, flags 12 (%s)",
+		    r != NULL ? r->origin : c.message);
+		importer__init_response__free_unpacked(r, NULL);
+	}
+	buf_free(&c.out);
+	{
+		Importer__InitRequest req = IMPORTER__INIT_REQUEST__INIT;
+		Importer__InitRequest__ConfigEntry e =
+		    IMPORTER__INIT_REQUEST__CONFIG_ENTRY__INIT;
+		Importer__InitRequest__ConfigEntry *ep = &e;
+
+		e.key = "location";
+		e.value = "postgres+bin://h/db";
+		req.n_config = 1;
+		req.config = &ep;
+		call_unary(s, "/importer.Importer/Init", &c, &req.base);
+		expect(c.status == GRPC_INVALID_ARGUMENT &&
+		    strstr(c.message, "a subpath is not allowed") != NULL,
+		    "Init with a subpath: INVALID_ARGUMENT, uriparse's line "
+		    "(%s)", c.message);
+	}
+	call_unary(s, "/importer.Importer/Init", &c, NULL);
+	expect(c.status == GRPC_INVALID_ARGUMENT,
+	    "Init without a location: INVALID_ARGUMENT (%s)", c.message);
+	call_unary(s, "/importer.Importer/Open", &c, NULL);
+	expect(c.status == GRPC_INVALID_ARGUMENT,
+	    "an empty OpenRequest: INVALID_ARGUMENT (%s)", c.message);
+	importer_free(s);
+
+	/* A whole stream: every record, its content, finished. */
+	s = importer_new(script("good", GOOD, NULL, 0), tmp);
+	init(s, &c, "h");
+	import(s, &imp, &log);
+	expect(strcmp((char *)log.p, "/data/base;/data/PG_VERSION=15\n;"
+	    "finished;") == 0 && imp.status == GRPC_OK,
+	    "a whole stream: each record, its content, finished, OK (%s)",
+	    (char *)log.p);
+	buf_free(&log);
+	buf_free(&imp.out);
+	call_unary(s, "/importer.Importer/Open", &c, NULL);
+	importer_free(s);
+
+	/* The same frames, but the wrapper fails at its end. */
+	s = importer_new(script("late", GOOD, "plakar-pg: the backup "
+	    "does not match its backup_manifest", 5), tmp);
+	init(s, &c, "h");
+	import(s, &imp, &log);
+	expect(strstr((char *)log.p, "finished") == NULL &&
+	    imp.status == GRPC_DATA_LOSS && strcmp(imp.message, "plakar-pg: "
+	    "the backup does not match its backup_manifest") == 0,
+	    "an end frame, then exit 5: never finished, DATA_LOSS, the "
+	    "wrapper's line (%d %s)", imp.status, imp.message);
+	buf_free(&log);
+	buf_free(&imp.out);
+	importer_free(s);
+
+	/* An error frame. */
+	s = importer_new(script("error",
+	    "{\"type\":\"begin\",\"version\":1,\"producer\":\"t\"}\n"
+	    "{\"type\":\"error\",\"message\":\"boom\"}\n", NULL, 3), tmp);
+	init(s, &c, "h");
+	import(s, &imp, &log);
+	expect(imp.status == GRPC_ABORTED && strcmp(imp.message, "boom") == 0,
+	    "an error frame, exit 3: ABORTED with its message (%d %s)",
+	    imp.status, imp.message);
+	buf_free(&log);
+	buf_free(&imp.out);
+	importer_free(s);
+
+	/* Cut inside a payload, exit 0: never finished. */
+	s = importer_new(script("cut",
+	    "{\"type\":\"begin\",\"version\":1,\"producer\":\"t\"}\n"
+	    "{\"type\":\"file\",\"path\":\"/data/x\",\"size\":9," HDR "}\n"
+	    "abc", NULL, 0), tmp);
+	init(s, &c, "h");
+	import(s, &imp, &log);
+	expect(imp.finished && imp.status != GRPC_OK &&
+	    strstr((char *)log.p, "finished") == NULL,
+	    "a payload cut short, exit 0: an error, never finished "
+	    "(%d %s)", imp.status, imp.message);
+	buf_free(&log);
+	buf_free(&imp.out);
+	importer_free(s);
+
+	/* End frame counts that do not match. */
+	s = importer_new(script("counts",
+	    "{\"type\":\"begin\",\"version\":1,\"producer\":\"t\"}\n"
+	    "{\"type\":\"end\",\"records\":1,\"bytes\":0}\n", NULL, 0), tmp);
+	init(s, &c, "h");
+	import(s, &imp, &log);
+	expect(imp.status == GRPC_INTERNAL &&
+	    strstr(imp.message, "counts") != NULL,
+	    "end frame counts that do not match: INTERNAL (%s)", imp.message);
+	buf_free(&log);
+	buf_free(&imp.out);
+	importer_free(s);
+
+	printf("%d passed, %d failed\n", passed, failed);
+	{
+		char *cmd;
+
+		if (asprintf(&cmd, "rm -rf %s", dir) != -1)
+			(void)system(cmd);
+	}
+	return failed > 0;
+}
