@@ -330,7 +330,12 @@ on_data_chunk(nghttp2_session *session, uint8_t flags, int32_t id,
 		deliver(c);
 	else if (next_message(c, &p, &n) == -1)
 		refuse(c);	/* a unary request too large: say so at once */
-	else
+	else if (buf_avail(&c->in) > GRPC_MESSAGE_MAX) {
+		/* more than one message where one is due */
+		grpc_finish(c, GRPC_RESOURCE_EXHAUSTED, "a unary request "
+		    "over the message limit");
+		refuse(c);
+	} else
 		c->in.off = 0;	/* whole or not, it is read at the end */
 	return 0;
 }

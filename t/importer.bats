@@ -180,25 +180,58 @@ assert_nothing_left() {
 	assert_line -n 0 pong
 }
 
-@test "the validator's options are the ones plakar-pg takes, no more" {
-	schema=$BATS_TEST_DIRNAME/../share/schema.json
-	declare -A sample=([location]=postgres+bin://h [host]=h [port]=5433 [username]=u
-		[password]=p [pg_bin_dir]="$PGBIN" [ssl_mode]=require [ssl_cert]=/etc/hostname
-		[ssl_key]=/etc/hostname [ssl_root_cert]=/etc/hostname
-		[ssl_cert_data]='-----BEGIN X-----' [ssl_key_data]='-----BEGIN X-----'
-		[ssl_root_cert_data]='-----BEGIN X-----' [connect_timeout]=5
-		[checkpoint]=spread [label]=l [max_rate]=1M [progress]=off
-		[wal_method]=none [hold_wal]=off)
-	run -0 jq -r '.properties | keys[]' "$schema"
-	keys=$output
-	assert_equal "$(wc -l <<<"$keys")" "${#sample[@]}"
-	for k in $keys; do
-		[ -n "${sample[$k]+x}" ] || fail "no sample for $k"
-		run plakar-pg options location=postgres+bin://h "$k=${sample[$k]}"
-		[ "$status" -eq 0 ] || [ "$k" = location ] || fail "plakar-pg refuses $k: $output"
+# share/schema.json is the one table of options: these hold it and the
+# programs and man pages to the same list.
+schema_keys() {
+	jq -r --arg p "$1" '.properties | to_entries[] | select(.value["x-program"] == $p) | .key' \
+		"$BATS_TEST_DIRNAME/../share/schema.json"
+}
+
+example() {
+	jq -r --arg k "$1" '.properties[$k].examples[0]' "$BATS_TEST_DIRNAME/../share/schema.json"
+}
+
+@test "options: each key of the table is taken by its program, and only by it" {
+	for k in $(schema_keys uriparse); do
+		[ "$k" = location ] && continue
+		run uriparse -j location=postgres+bin://h "$k=$(example "$k")"
+		[ "$status" -eq 0 ] || fail "uriparse refuses $k: $output"
+	done
+	for k in $(schema_keys plakar-pg); do
+		run plakar-pg options location=postgres+bin://h "$k=$(example "$k")"
+		[ "$status" -eq 0 ] || fail "plakar-pg refuses $k: $output"
+		run -1 uriparse -j location=postgres+bin://h "$k=$(example "$k")"
+		assert_output "uriparse: unknown option: $k"
 	done
 	run -1 plakar-pg options location=postgres+bin://h sslmode=require
 	assert_output "uriparse: unknown option: sslmode"
+}
+
+@test "options: every enum value is taken, another is refused, defaults are the table's" {
+	schema=$BATS_TEST_DIRNAME/../share/schema.json
+	for k in $(jq -r '.properties | to_entries[] | select(.value.enum) | .key' "$schema"); do
+		for v in $(jq -r --arg k "$k" '.properties[$k].enum[]' "$schema"); do
+			run plakar-pg options location=postgres+bin://h "$k=$v"
+			[ "$status" -eq 0 ] || fail "$k=$v refused: $output"
+		done
+		run plakar-pg options location=postgres+bin://h "$k=bogus"
+		[ "$status" -eq 1 ] || fail "$k=bogus taken"
+	done
+	run -0 plakar-pg options location=postgres+bin://
+	for k in host port ssl_mode connect_timeout; do
+		assert_equal "$(jq -r --arg k "$k" '.[$k] | tostring' <<<"$output")" \
+			"$(jq -r --arg k "$k" '.properties[$k].default' "$schema")"
+	done
+}
+
+@test "options: the man pages list exactly the table's keys" {
+	man=$BATS_TEST_DIRNAME/../man
+	# ".It Cm a , b , c" or ".It Cm a Ns = Ns ...": the names before Ns
+	listed() {
+		awk '$1 == ".It" && $2 == "Cm" { for (i = 3; i <= NF && $i != "Ns"; i++) if ($i != ",") print $i }' "$1" | sort -u
+	}
+	assert_equal "$(listed "$man/uriparse.1")" "$(schema_keys uriparse | grep -vx location | sort)"
+	assert_equal "$(listed "$man/plakar-pg.1")" "$(schema_keys plakar-pg | sort)"
 }
 
 @test "the service without HTTP/2: t/importer_test feeds it requests and reads what it queues" {
