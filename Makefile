@@ -23,6 +23,11 @@ WARNFLAGS += -Werror
 endif
 SANFLAGS = -fsanitize=address,undefined -fno-sanitize-recover=all \
 	-fno-omit-frame-pointer
+# Hardening of every build.  _FORTIFY_SOURCE needs optimisation and
+# clashes with ASan: the sanitizer build sets FORTIFY empty.
+HARDEN = -fstack-protector-strong -fPIE
+HARDEN_LD = -pie -Wl,-z,relro,-z,now
+FORTIFY = -D_FORTIFY_SOURCE=2
 
 # Where programs and objects go: bin/ and build/ normally; the sanitizer
 # build has its own pair so that both can live side by side.
@@ -45,7 +50,8 @@ PROTO_C = $(GEN)/connectors.pb-c.c $(GEN)/importer.pb-c.c \
 	$(GEN)/google/protobuf/timestamp.pb-c.c
 
 ALL_CFLAGS = $(WARNFLAGS) -D_GNU_SOURCE -DVERSION='"$(VERSION)"' \
-	$(PKG_CFLAGS) $(CFLAGS) $(EXTRA_CFLAGS)
+	$(PKG_CFLAGS) $(HARDEN) $(FORTIFY) $(CFLAGS) $(EXTRA_CFLAGS)
+ALL_LDFLAGS = $(HARDEN_LD) $(LDFLAGS)
 
 PROGS = tarsplit tarjoin uriparse pgmeta plakar-pg-importer
 SCRIPTS = plakar-pg
@@ -57,9 +63,10 @@ MANS = $(MAN1) $(MAN5) $(MAN7)
 all: $(PROGS:%=$(OUT)/%) $(SCRIPTS:%=$(OUT)/%)
 
 # The wrapper is a shell script: built by copying, with its run bit.
-$(OUT)/%: src/%.sh
+$(OUT)/%: src/%.sh Makefile
 	@mkdir -p $(OUT)
-	install -m 755 $< $@
+	sed 's/@VERSION@/$(VERSION)/' $< > $@.tmp && chmod 755 $@.tmp && \
+	    mv $@.tmp $@
 
 $(OBJ)/%.o: src/%.c src/*.h
 	@mkdir -p $(OBJ)
@@ -67,19 +74,19 @@ $(OBJ)/%.o: src/%.c src/*.h
 
 $(OUT)/tarsplit: $(OBJ)/tarsplit.o $(OBJ)/bmverify.o $(OBJ)/frame.o $(OBJ)/util.o
 	@mkdir -p $(OUT)
-	$(CC) $(ALL_CFLAGS) -o $@ $^ $(ARCHIVE_LIBS) $(JSON_LIBS) $(CRYPTO_LIBS) $(LDFLAGS)
+	$(CC) $(ALL_CFLAGS) -o $@ $^ $(ARCHIVE_LIBS) $(JSON_LIBS) $(CRYPTO_LIBS) $(ALL_LDFLAGS)
 
 $(OUT)/tarjoin: $(OBJ)/tarjoin.o $(OBJ)/frame.o $(OBJ)/util.o
 	@mkdir -p $(OUT)
-	$(CC) $(ALL_CFLAGS) -o $@ $^ $(ARCHIVE_LIBS) $(JSON_LIBS) $(LDFLAGS)
+	$(CC) $(ALL_CFLAGS) -o $@ $^ $(ARCHIVE_LIBS) $(JSON_LIBS) $(ALL_LDFLAGS)
 
 $(OUT)/uriparse: $(OBJ)/uriparse.o $(OBJ)/util.o
 	@mkdir -p $(OUT)
-	$(CC) $(ALL_CFLAGS) -o $@ $^ $(JSON_LIBS) $(LDFLAGS)
+	$(CC) $(ALL_CFLAGS) -o $@ $^ $(JSON_LIBS) $(ALL_LDFLAGS)
 
 $(OUT)/pgmeta: $(OBJ)/pgmeta.o $(OBJ)/util.o
 	@mkdir -p $(OUT)
-	$(CC) $(ALL_CFLAGS) -o $@ $^ $(PQ_LIBS) $(JSON_LIBS) $(LDFLAGS)
+	$(CC) $(ALL_CFLAGS) -o $@ $^ $(PQ_LIBS) $(JSON_LIBS) $(ALL_LDFLAGS)
 
 $(PROTO_C): share/proto/connectors.proto share/proto/importer.proto
 	@mkdir -p $(GEN)
@@ -89,7 +96,7 @@ $(PROTO_C): share/proto/connectors.proto share/proto/importer.proto
 # Generated code gets the compiler's defaults, not our warnings.
 $(OBJ)/pb/%.o: $(GEN)/%.c $(PROTO_C)
 	@mkdir -p $(@D)
-	$(CC) $(CFLAGS) $(EXTRA_CFLAGS) $(H2_CFLAGS) -I$(GEN) -c -o $@ $<
+	$(CC) $(HARDEN) $(FORTIFY) $(CFLAGS) $(EXTRA_CFLAGS) $(H2_CFLAGS) -I$(GEN) -c -o $@ $<
 
 # The importer: its service needs the generated code, its transport nghttp2.
 IMPORTER_OBJS = $(OBJ)/plakar-pg-importer.o $(OBJ)/importer.o \
@@ -103,7 +110,7 @@ $(OBJ)/importer.o $(OBJ)/plakar-pg-importer.o $(OBJ)/grpcserver.o: \
 
 $(OUT)/plakar-pg-importer: $(IMPORTER_OBJS)
 	@mkdir -p $(OUT)
-	$(CC) $(ALL_CFLAGS) -o $@ $^ $(H2_LIBS) $(JSON_LIBS) $(LDFLAGS)
+	$(CC) $(ALL_CFLAGS) -o $@ $^ $(H2_LIBS) $(JSON_LIBS) $(ALL_LDFLAGS)
 
 # Test programs: the transport under a trivial service, and a gRPC client
 # on Plakar's own stack (grpc-go and integration-grpc at Plakar's
@@ -117,7 +124,7 @@ $(OBJ)/grpc_echo.o: t/grpc_echo.c src/*.h
 
 $(OUT)/grpc_echo: $(OBJ)/grpc_echo.o $(OBJ)/grpcserver.o $(OBJ)/util.o
 	@mkdir -p $(OUT)
-	$(CC) $(ALL_CFLAGS) -o $@ $^ $(H2_LIBS) $(LDFLAGS)
+	$(CC) $(ALL_CFLAGS) -o $@ $^ $(H2_LIBS) $(ALL_LDFLAGS)
 
 $(OBJ)/importer_test.o: t/importer_test.c src/*.h $(PROTO_C)
 	@mkdir -p $(OBJ)
@@ -129,7 +136,7 @@ $(OUT)/importer_test: $(OBJ)/importer_test.o $(OBJ)/importer.o \
     $(OBJ)/pb/connectors.pb-c.o $(OBJ)/pb/importer.pb-c.o \
     $(OBJ)/pb/google/protobuf/timestamp.pb-c.o
 	@mkdir -p $(OUT)
-	$(CC) $(ALL_CFLAGS) -o $@ $^ $(H2_LIBS) $(JSON_LIBS) $(LDFLAGS)
+	$(CC) $(ALL_CFLAGS) -o $@ $^ $(H2_LIBS) $(JSON_LIBS) $(ALL_LDFLAGS)
 
 build/grpcclient: t/grpcclient/*.go t/grpcclient/go.mod t/grpcclient/go.sum
 	cd t/grpcclient && CGO_ENABLED=0 $(GO) build -o ../../$@ .
@@ -156,7 +163,7 @@ check: all testprogs
 
 check-asan:
 	$(MAKE) OUT=build/asan/bin OBJ=build/asan/obj EXTRA_CFLAGS='$(SANFLAGS)' \
-	    all testprogs
+	    FORTIFY= all testprogs
 	ASAN_OPTIONS=detect_leaks=0:abort_on_error=1 \
 	UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
 	PLAKAR_PG_BIN=$(CURDIR)/build/asan/bin bats t/

@@ -20,14 +20,33 @@ here=$(cd "$(dirname "$0")" && pwd)
 PATH=$here:$PATH
 export PATH
 
-usage() {
-	cat >&2 <<-EOF
+# Set by make from the Makefile's VERSION.
+version=@VERSION@
+
+synopsis() {
+	cat <<-EOF
 		usage: $prog backup [-i] [location] [key=value ...] > frames
 		       $prog check [-i] [location] [key=value ...]
 		       $prog options [-i] [location] [key=value ...]
 		       $prog restore directory < frames
 	EOF
+}
+
+usage() {
+	synopsis >&2
 	exit "$EX_USAGE"
+}
+
+help() {
+	synopsis
+	cat <<-EOF
+
+		Usage: a physical backup of a whole PostgreSQL cluster as record
+		frames on stdout (backup), its preflight alone (check), the options
+		checked and normalized (options), a data directory back from frames
+		(restore).  See plakar-pg(1).
+	EOF
+	exit 0
 }
 
 say() {
@@ -353,6 +372,7 @@ backup) backup "$@" ;;
 check) check "$@" ;;
 options) options "$@" ;;
 restore) restore "$@" ;;
--h|--help) usage ;;
+-h|--help) help ;;
+--version) printf '%s (plakar-pg) %s\n' "$prog" "$version" ;;
 *) usage ;;
 esac

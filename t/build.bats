@@ -22,13 +22,32 @@ setup() {
 	[ -x usr/bin/tarsplit ] && [ -x usr/bin/plakar-pg ]
 }
 
-@test "--version and --help" {
-	for p in tarsplit tarjoin uriparse pgmeta; do
-		run -0 "$p" --version
-		assert_output "$p (plakar-pg) 0.1.0"
-		run -0 "$p" --help
-		assert_line --partial "Usage:"
+@test "--version and --help on stdout with exit 0, a usage error on stderr with exit 1" {
+	version=$(sed -n 's/^VERSION = //p' "$BATS_TEST_DIRNAME/../Makefile")
+	for p in tarsplit tarjoin uriparse pgmeta plakar-pg plakar-pg-importer; do
+		run -0 --separate-stderr "$p" --version
+		assert_output "$p (plakar-pg) $version"
+		run -0 --separate-stderr "$p" --help
+		assert_line --partial "sage:"
+		assert_equal "$stderr" ""
+		run -1 --separate-stderr "$p" --no-such-option </dev/null
+		assert_output ""
+		[[ $stderr == *sage:* || $stderr == *"invalid option"* || $stderr == *"unrecognized option"* ]] ||
+			fail "$p: $stderr"
 	done
-	run -0 plakar-pg-importer --version
-	assert_output "plakar-pg-importer (plakar-pg) 0.1.0"
+}
+
+@test "every program is hardened: PIE, full RELRO, stack protector, fortified" {
+	[[ $PLAKAR_PG_BIN != */build/asan/bin ]] || skip "the sanitizer build is not fortified"
+	for p in tarsplit tarjoin uriparse pgmeta plakar-pg-importer; do
+		run -0 readelf -h "$PLAKAR_PG_BIN/$p"
+		assert_line --regexp 'Type: +DYN'
+		run -0 readelf -d "$PLAKAR_PG_BIN/$p"
+		assert_line --partial 'BIND_NOW'
+		run -0 readelf -l "$PLAKAR_PG_BIN/$p"
+		assert_line --partial 'GNU_RELRO'
+		run -0 nm -D "$PLAKAR_PG_BIN/$p"
+		assert_line --partial '__stack_chk_fail'
+		assert_line --regexp '__[a-z]+_chk'
+	done
 }

@@ -428,8 +428,8 @@ main(int argc, char *argv[])
 	{
 		char *cmd;
 
-		if (asprintf(&cmd, "rm -rf %s", dir) != -1)
-			(void)system(cmd);
+		if (asprintf(&cmd, "rm -rf %s", dir) == -1 || system(cmd) != 0)
+			fprintf(stderr, "importer_test: %s is left\n", dir);
 	}
 	return failed > 0;
 }
