@@ -26,6 +26,7 @@
 struct meta {
 	PGconn		*conn;		/* to the first database */
 	const char	*conninfo;	/* -d */
+	const char	*basebackup_version;	/* -b */
 	int		 relations;	/* 0 with --no-relations */
 	int		 warnings;
 };
@@ -33,7 +34,7 @@ struct meta {
 static void
 usage(void)
 {
-	fprintf(stderr, "usage: pgmeta [-pR] [-d conninfo] [-o file]\n");
+	fprintf(stderr, "usage: pgmeta [-pR] [-b version] [-d conninfo] [-o file]\n");
 	exit(1);
 }
 
@@ -45,6 +46,9 @@ help(void)
 	    "Usage:\n"
 	    "  pgmeta [OPTION]...\n\n"
 	    "Options:\n"
+	    "  -b, --basebackup-version=TEXT\n"
+	    "                           pg_basebackup_version: what made the "
+	    "backup\n"
 	    "  -d, --dbname=CONNSTR     database or connection string to "
 	    "start from\n"
 	    "                           (default: postgres)\n"
@@ -199,56 +203,6 @@ set_if(json_t *o, const char *key, json_t *v)
 {
 	if (v != NULL)
 		json_object_set_new(o, key, v);
-}
-
-/* pg_basebackup --version, from PLAKAR_PG_BIN_DIR or PATH. */
-static json_t *
-basebackup_version(struct meta *m)
-{
-	const char *dir = getenv("PLAKAR_PG_BIN_DIR");
-	char path[4096], buf[256];
-	size_t n = 0;
-	ssize_t r;
-	pid_t pid;
-	int fd[2], status;
-
-	if (dir != NULL && *dir != '\0')
-		snprintf(path, sizeof(path), "%s/pg_basebackup", dir);
-	else
-		snprintf(path, sizeof(path), "pg_basebackup");
-	if (pipe(fd) == -1 || (pid = fork()) == -1) {
-		warn_field(m, "pg_basebackup_version left out: %s",
-		    strerror(errno));
-		return NULL;
-	}
-	if (pid == 0) {
-		dup2(fd[1], STDOUT_FILENO);
-		close(fd[0]);
-		close(fd[1]);
-		execlp(path, "pg_basebackup", "--version", (char *)NULL);
-		_exit(127);
-	}
-	close(fd[1]);
-	while (n < sizeof(buf) - 1 &&
-	    (r = read(fd[0], buf + n, sizeof(buf) - 1 - n)) != 0) {
-		if (r == -1 && errno == EINTR)
-			continue;
-		if (r == -1)
-			break;
-		n += (size_t)r;
-	}
-	close(fd[0]);
-	while (waitpid(pid, &status, 0) == -1 && errno == EINTR)
-		;
-	while (n > 0 && (buf[n - 1] == '\n' || buf[n - 1] == ' '))
-		n--;
-	buf[n] = '\0';
-	if (!WIFEXITED(status) || WEXITSTATUS(status) != 0 || n == 0) {
-		warn_field(m, "pg_basebackup_version left out: %s --version "
-		    "failed", path);
-		return NULL;
-	}
-	return json_string(buf);
 }
 
 static const char cluster_config_sql[] =
@@ -647,7 +601,10 @@ collect(struct meta *m)
 	set_if(o, "server_version", sv != NULL ? json_string(sv) : NULL);
 	json_object_set_new(o, "server_version_num",
 	    json_integer(PQserverVersion(m->conn)));
-	set_if(o, "pg_basebackup_version", basebackup_version(m));
+	/* What produced the tar is the caller's to say (-b). */
+	if (m->basebackup_version != NULL && *m->basebackup_version != '\0')
+		json_object_set_new(o, "pg_basebackup_version",
+		    json_string(m->basebackup_version));
 	set_if(o, "cluster_system_identifier", single_value(m,
 	    "cluster_system_identifier",
 	    "SELECT system_identifier::text FROM pg_control_system()", 's'));
@@ -712,6 +669,7 @@ int
 main(int argc, char *argv[])
 {
 	static const struct option longopts[] = {
+		{ "basebackup-version", required_argument, NULL, 'b' },
 		{ "dbname", required_argument, NULL, 'd' },
 		{ "output", required_argument, NULL, 'o' },
 		{ "pretty", no_argument, NULL, 'p' },
@@ -729,8 +687,11 @@ main(int argc, char *argv[])
 
 	memset(&m, 0, sizeof(m));
 	m.relations = 1;
-	while ((ch = getopt_long(argc, argv, "d:o:pR", longopts, NULL)) != -1) {
+	while ((ch = getopt_long(argc, argv, "b:d:o:pR", longopts, NULL)) != -1) {
 		switch (ch) {
+		case 'b':
+			m.basebackup_version = optarg;
+			break;
 		case 'd':
 			m.conninfo = optarg;
 			break;

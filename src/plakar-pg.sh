@@ -137,8 +137,6 @@ preflight() {
 	server_num=$(sed -n 2p "$work/preflight.out")
 	[ "$wal_level" != minimal ] ||
 		die "$EX_PREFLIGHT" "wal_level is minimal: set wal_level = replica in postgresql.conf and restart the server"
-	client=$("$pg_basebackup" --version) ||
-		die "$EX_PREFLIGHT" "cannot run $pg_basebackup"
 	client_major=$(printf '%s\n' "$client" | sed -n 's/^[^0-9]*\([0-9][0-9]*\).*/\1/p')
 	server_major=$((server_num / 10000))
 	[ "$server_major" -le "$client_major" ] ||
@@ -177,7 +175,7 @@ hold_wal() {
 # pgmeta runs while the preflight and the slot are set up; then its
 # outcome is read, the basics put in its place if it failed.
 metadata_start() {
-	pgmeta -o "$work/manifest.json" 2>"$work/pgmeta.err" &
+	pgmeta -b "$client" -o "$work/manifest.json" 2>"$work/pgmeta.err" &
 	meta_pid=$!
 }
 
@@ -277,6 +275,9 @@ connect_options() {
 	rm -f "$work/conn.opts" "$work/source.opts"
 	eval "$out"
 	pg_basebackup=$(pgtool pg_basebackup)
+	# Its version, once: for the preflight and for pgmeta.
+	client=$("$pg_basebackup" --version) ||
+		die "$EX_PREFLIGHT" "cannot run $pg_basebackup"
 }
 
 check() {

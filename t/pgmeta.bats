@@ -49,7 +49,7 @@ setup_file() {
 	psql -qX -d shop -c "ALTER TABLE ctl RENAME TO \"ctl$(printf '\001')x\""
 	# a name that is not UTF-8, in a SQL_ASCII database
 	printf 'CREATE TABLE "caf\351" (a int);\n' | psql -qX -v ON_ERROR_STOP=1 -d legacy
-	pgmeta > "$T/meta.json" 2> "$T/meta.err"
+	pgmeta -b "$(pg_basebackup --version)" > "$T/meta.json" 2> "$T/meta.err"
 }
 
 teardown_file() {
@@ -189,4 +189,12 @@ newline, 🐘 and"
 	assert_output '[500,true,true]'
 	run -0 shop 'select(.name == "v") | [.live_row_estimate, .last_vacuum]'
 	assert_output '[null,null]'
+}
+
+@test "pg_basebackup_version is what -b says; without -b it is left out, and nothing is run" {
+	run -0 env PATH=/nonexistent "$PLAKAR_PG_BIN/pgmeta" -b "pg_basebackup (PostgreSQL) 99.1"
+	assert_equal "$(jq -r .pg_basebackup_version <<<"$output")" "pg_basebackup (PostgreSQL) 99.1"
+	run -0 --separate-stderr env PATH=/nonexistent "$PLAKAR_PG_BIN/pgmeta"
+	assert_equal "$(jq -r 'has("pg_basebackup_version")' <<<"$output")" false
+	assert_equal "$stderr" ""
 }
