@@ -270,54 +270,87 @@ base_name(const char *path)
 	return slash != NULL && slash[1] != '\0' ? slash + 1 : path;
 }
 
-/* A record frame as a Plakar record. */
-static void
+/*
+ * Where a record goes in the snapshot: the data directory at its root,
+ * so that a plain restore is a data directory (the frames keep it under
+ * /data), and /manifest.json beside its files.  NULL for anything else.
+ */
+static const char *
+snapshot_path(const char *path)
+{
+	if (strcmp(path, "/manifest.json") == 0)
+		return path;
+	if (strcmp(path, "/data") == 0)
+		return "/";
+	if (strncmp(path, "/data/", 6) == 0 && path[6] != '\0')
+		return path + 5;
+	return NULL;
+}
+
+/*
+ * A record frame as a Plakar record: 0, or -1 when Plakar cannot hold
+ * it as it is.  Plakar commits a snapshot with error records in it, so
+ * none is ever sent: such a file fails the Import.
+ */
+static int
 send_record(struct importer *s, const struct frame *f)
 {
 	Importer__ImportResponse resp = IMPORTER__IMPORT_RESPONSE__INIT;
 	Plakar__Connectors__Record rec = PLAKAR__CONNECTORS__RECORD__INIT;
 	Plakar__Connectors__FileInfo fi = PLAKAR__CONNECTORS__FILE_INFO__INIT;
 	Google__Protobuf__Timestamp ts = GOOGLE__PROTOBUF__TIMESTAMP__INIT;
-	char *hexpath = NULL, errbuf[256];
+	const char *path;
 
-	/* Protobuf strings are UTF-8: a name that is not is an error record. */
+	/* Protobuf strings are UTF-8. */
 	if (json_object_get(f->json, "path_hex") != NULL) {
-		hexpath = xmalloc(2 * f->pathlen + 1);
-		hex_encode(f->path, f->pathlen, hexpath);
-		rec.pathname = hexpath;
-		snprintf(errbuf, sizeof(errbuf), "name is not valid UTF-8 "
-		    "(hex above)");
-		rec.error = errbuf;
-	} else if (f->type == FRAME_HARDLINK) {
-		rec.pathname = f->path;
-		snprintf(errbuf, sizeof(errbuf), "hard link: not supported");
-		rec.error = errbuf;
-	} else {
-		rec.pathname = f->path;
-		fi.name = (char *)base_name(f->path);
-		fi.size = f->type == FRAME_FILE ? (int64_t)f->size : 0;
-		fi.mode = f->mode;
-		if (f->type == FRAME_DIR)
-			fi.mode |= GO_MODE_DIR;
-		else if (f->type == FRAME_SYMLINK) {
-			fi.mode |= GO_MODE_SYMLINK;
-			rec.target = json_object_get(f->json, "target_hex") ?
-			    "" : f->target;
-		}
-		ts.seconds = f->mtime;
-		fi.mod_time = &ts;
-		fi.uid = (uint64_t)f->uid;
-		fi.gid = (uint64_t)f->gid;
-		fi.nlink = 1;
-		fi.username = (char *)f->uname;
-		fi.groupname = (char *)f->gname;
-		rec.fileinfo = &fi;
-		rec.hasreader = f->type == FRAME_FILE;
+		char *hex = xmalloc(2 * f->pathlen + 1);
+
+		hex_encode(f->path, f->pathlen, hex);
+		import_fail(s, GRPC_FAILED_PRECONDITION, "a file whose name is "
+		    "not UTF-8 (hex %s): Plakar cannot hold it; rename it", hex);
+		free(hex);
+		return -1;
 	}
+	if (json_object_get(f->json, "target_hex") != NULL) {
+		import_fail(s, GRPC_FAILED_PRECONDITION, "%s: a link whose "
+		    "target is not UTF-8: Plakar cannot hold it", f->path);
+		return -1;
+	}
+	if (f->type == FRAME_HARDLINK) {
+		import_fail(s, GRPC_FAILED_PRECONDITION, "%s: a hard link (to "
+		    "%s): Plakar cannot hold it", f->path, f->target);
+		return -1;
+	}
+	if ((path = snapshot_path(f->path)) == NULL) {
+		import_fail(s, GRPC_INTERNAL, "%s: a record outside /data and "
+		    "/manifest.json", f->path);
+		return -1;
+	}
+	rec.pathname = (char *)path;
+	fi.name = (char *)base_name(path);
+	fi.size = f->type == FRAME_FILE ? (int64_t)f->size : 0;
+	fi.mode = f->mode;
+	if (f->type == FRAME_DIR)
+		fi.mode |= GO_MODE_DIR;
+	else if (f->type == FRAME_SYMLINK) {
+		fi.mode |= GO_MODE_SYMLINK;
+		rec.target = f->target;
+	}
+	ts.seconds = f->mtime;
+	fi.mod_time = &ts;
+	fi.uid = (uint64_t)f->uid;
+	fi.gid = (uint64_t)f->gid;
+	fi.nlink = 1;
+	fi.username = (char *)f->uname;
+	fi.groupname = (char *)f->gname;
+	rec.fileinfo = &fi;
+	rec.hasreader = f->type == FRAME_FILE;
 	resp.record = &rec;
 	if (s->import_call != NULL)
 		reply(s->import_call, &resp.base);
-	free(hexpath);
+	free(s->cur_path);
+	s->cur_path = xstrdup(path);
+	return 0;
 }
 
 /* The header line at the front of inbuf: 1, 0 if not all there, -1 bad. */
@@ -426,12 +459,10 @@ import_header(struct importer *s)
 	default:
 		s->records++;
 		s->bytes += f.type == FRAME_FILE ? f.size : 0;
-		free(s->cur_path);
-		s->cur_path = xstrdup(f.path);
 		s->payload_left = f.type == FRAME_FILE ? f.size : 0;
 		s->acked = 0;
-		send_record(s, &f);
-		s->imp = IMP_RECORD;
+		if (send_record(s, &f) == 0)
+			s->imp = IMP_RECORD;
 	}
 	frame_free(&f);
 	return 1;

@@ -114,6 +114,7 @@ preflight() {
 	# WAL sender at once.
 	if ! "$psql" -XAtq -d "dbname=replication replication=true" \
 		-c "SHOW wal_level" -c "SHOW server_version_num" \
+		-c "SHOW data_directory_mode" \
 		>"$work/preflight.out" 2>"$work/preflight.err"; then
 		msg=$(sed -n -e 's/^psql: error: //' -e '/./{p;q;}' "$work/preflight.err")
 		case $msg in
@@ -135,6 +136,9 @@ preflight() {
 	fi
 	wal_level=$(sed -n 1p "$work/preflight.out")
 	server_num=$(sed -n 2p "$work/preflight.out")
+	# The data directory's own mode (0700, or 0750 with group access),
+	# for the snapshot's root record.
+	data_mode=$(sed -n 3p "$work/preflight.out")
 	[ "$wal_level" != minimal ] ||
 		die "$EX_PREFLIGHT" "wal_level is minimal: set wal_level = replica in postgresql.conf and restart the server"
 	client_major=$(printf '%s\n' "$client" | sed -n 's/^[^0-9]*\([0-9][0-9]*\).*/\1/p')
@@ -315,7 +319,7 @@ backup() {
 	tee_pid=$!
 	"$pg_basebackup" "$@" >"$work/tar" 2>"$work/bb.stderr" &
 	bb_pid=$!
-	tarsplit $wal_flag -m "$work/manifest.json" -e "$work/end" <"$work/tar" &
+	tarsplit $wal_flag -r "$data_mode" -m "$work/manifest.json" -e "$work/end" <"$work/tar" &
 	ts_pid=$!
 	ts_status=0
 	wait "$ts_pid" || ts_status=$?

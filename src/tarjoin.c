@@ -31,6 +31,7 @@ struct join {
 	const char	*dir;		/* -C */
 	int		 dirfd;
 	int		 held_control;	/* pg_control is under its partial name */
+	int		 root_mode;	/* of the /data record, or -1 */
 	uint64_t	 records;
 	uint64_t	 bytes;
 	char		*buf;
@@ -161,6 +162,11 @@ write_record(struct join *j, const struct frame *f)
 	int keep;
 
 	j->records++;
+	/* The data directory's own record: its mode, for -C's directory. */
+	if (f->type == FRAME_DIR && strcmp(f->path, "/data") == 0) {
+		j->root_mode = (int)f->mode;
+		return;
+	}
 	/* Only the data directory is restored; /manifest.json stays behind. */
 	keep = f->pathlen > 6 && memcmp(f->path, "/data/", 6) == 0;
 	if (f->type == FRAME_FILE)
@@ -220,6 +226,8 @@ finish_directory(struct join *j)
 {
 	int gfd;
 
+	if (j->root_mode >= 0 && fchmod(j->dirfd, (mode_t)j->root_mode) == -1)
+		fail(j, "%s: %s", j->dir, strerror(errno));
 	if (syncfs(j->dirfd) == -1)
 		fail(j, "syncfs: %s", strerror(errno));
 	if (!j->held_control)
@@ -247,6 +255,7 @@ main(int argc, char *argv[])
 		return 0;
 	}
 	memset(&j, 0, sizeof(j));
+	j.root_mode = -1;
 	while ((ch = getopt(argc, argv, "C:")) != -1) {
 		switch (ch) {
 		case 'C':

@@ -37,7 +37,15 @@ struct split {
 	uint64_t	 records;
 	uint64_t	 bytes;
 	uint64_t	 owed;		/* payload bytes announced, not yet sent */
+	int		 root_mode;	/* -r: the /data record's mode, or -1 */
 };
+
+/*
+ * A data directory's own manifest.json would stand where the snapshot's
+ * /manifest.json is once Plakar holds the data directory at its root.
+ */
+#define OWN_MANIFEST	"manifest.json"
+#define OWN_MANIFEST_MAX (64 * 1024 * 1024)
 
 /* stdin for libarchive, with the first read done before it starts. */
 struct input {
@@ -47,10 +55,25 @@ struct input {
 
 static const char zeros[ZERO_BLOCK];
 
+static void usage(void) __attribute__((noreturn));
+
+/* -r's argument: permission bits in octal. */
+static int
+parse_mode(const char *arg)
+{
+	char *end;
+	long m = strtol(arg, &end, 8);
+
+	if (*arg == '\0' || *end != '\0' || m < 0 || m > 07777)
+		errx(1, "-r %s: not a mode in octal", arg);
+	return (int)m;
+}
+
 static void
 usage(void)
 {
-	fprintf(stderr, "usage: tarsplit [-ntw] [-a algorithm] [-e file] [-m file]\n");
+	fprintf(stderr, "usage: tarsplit [-ntw] [-a algorithm] [-e file] [-m file] "
+	    "[-r mode]\n");
 	exit(1);
 }
 
@@ -68,6 +91,9 @@ help(void)
 	    "--manifest-checksums\n"
 	    "  -e FILE        write the end frame to FILE, not to stdout\n"
 	    "  -m FILE        send FILE first, as the record /manifest.json\n"
+	    "  -r MODE        send a record /data, the data directory, with "
+	    "this\n"
+	    "                 (octal) mode, before the first member\n"
 	    "  -n             do not verify the stream against "
 	    "backup_manifest\n"
 	    "  -t             list: print each record's header, no payload\n"
@@ -248,6 +274,87 @@ copy_data(struct split *s, const char *name, size_t namelen, uint64_t size)
 	}
 }
 
+/* -r: the data directory itself, owned and dated as its first member. */
+static void
+emit_root(struct split *s, const struct frame *first)
+{
+	struct frame f = *first;
+
+	f.type = FRAME_DIR;
+	f.path = "/data";
+	f.pathlen = 5;
+	f.target = NULL;
+	f.targetlen = 0;
+	f.size = 0;
+	f.mode = (unsigned int)s->root_mode;
+	emit_header(s, &f);
+	s->root_mode = -1;
+}
+
+/* A member read whole into memory and checked, not sent. */
+static void
+read_member(struct split *s, const char *name, size_t namelen,
+    uint64_t size, struct buf *b)
+{
+	const void *p;
+	size_t len;
+	la_int64_t offset;
+	int r;
+
+	while ((r = archive_read_data_block(s->archive, &p, &len,
+	    &offset)) == ARCHIVE_OK) {
+		if (offset < 0 || (uint64_t)offset != b->len ||
+		    (uint64_t)offset + len > size)
+			fail(s, EXIT_STREAM, name, namelen,
+			    "member data outside its size");
+		buf_append(b, p, len);
+		if (s->verifier != NULL)
+			bmv_data(s->verifier, p, len);
+	}
+	if (r != ARCHIVE_EOF || b->len != size)
+		fail(s, EXIT_STREAM, name, namelen, "%s",
+		    r != ARCHIVE_EOF ? archive_error_string(s->archive) :
+		    "member cut short");
+}
+
+/*
+ * The data directory's manifest.json: one that a restore of a snapshot
+ * left (a /manifest.json of ours) is left out, with a notice; any other
+ * fails the backup, since the snapshot's would hide it.
+ */
+static void
+own_manifest(struct split *s, const struct frame *f, const char *member,
+    size_t len)
+{
+	struct buf b = { 0 };
+	json_t *j;
+	int ours;
+
+	if (f->size > OWN_MANIFEST_MAX)
+		fail(s, EXIT_STREAM, member, len, "a file of this name in the "
+		    "data directory would be hidden by the snapshot's "
+		    "/manifest.json: move it away");
+	if (s->verifier != NULL)
+		bmv_begin(s->verifier, member, len, f->size, 1);
+	read_member(s, member, len, f->size, &b);
+	j = json_loadb((const char *)b.p, b.len, 0, NULL);
+	ours = json_is_object(j) &&
+	    json_string_value(json_object_get(j, "connector")) != NULL &&
+	    strcmp(json_string_value(json_object_get(j, "connector")),
+	    "postgresql+bin") == 0 &&
+	    json_string_value(json_object_get(j, "dump_format")) != NULL &&
+	    strcmp(json_string_value(json_object_get(j, "dump_format")),
+	    "basebackup") == 0;
+	json_decref(j);
+	buf_free(&b);
+	if (!ours)
+		fail(s, EXIT_STREAM, member, len, "a file of this name in the "
+		    "data directory would be hidden by the snapshot's "
+		    "/manifest.json: move it away");
+	warnx("manifest.json: the /manifest.json of the snapshot this "
+	    "cluster was restored from; left out of the backup");
+}
+
 static void
 split_member(struct split *s, struct archive_entry *e)
 {
@@ -322,14 +429,25 @@ split_member(struct split *s, struct archive_entry *e)
 		}
 	}
 
-	emit_header(s, &f);
-	if (s->verifier != NULL)
-		bmv_begin(s->verifier, member, len, f.size,
-		    f.type == FRAME_FILE);
-	if (f.type == FRAME_FILE) {
-		s->owed = f.size;
-		s->bytes += f.size;
-		copy_data(s, member, len, f.size);
+	if (s->root_mode >= 0)
+		emit_root(s, &f);
+	if (f.type != FRAME_DIR && len == strlen(OWN_MANIFEST) &&
+	    memcmp(member, OWN_MANIFEST, len) == 0) {
+		if (f.type != FRAME_FILE)
+			fail(s, EXIT_STREAM, member, len, "a link of this name "
+			    "in the data directory would be hidden by the "
+			    "snapshot's /manifest.json: move it away");
+		own_manifest(s, &f, member, len);
+	} else {
+		emit_header(s, &f);
+		if (s->verifier != NULL)
+			bmv_begin(s->verifier, member, len, f.size,
+			    f.type == FRAME_FILE);
+		if (f.type == FRAME_FILE) {
+			s->owed = f.size;
+			s->bytes += f.size;
+			copy_data(s, member, len, f.size);
+		}
 	}
 	if (s->verifier != NULL &&
 	    bmv_end(s->verifier, errbuf, sizeof(errbuf)) == -1)
@@ -415,7 +533,8 @@ main(int argc, char *argv[])
 		return 0;
 	}
 	memset(&s, 0, sizeof(s));
-	while ((ch = getopt(argc, argv, "a:e:m:ntw")) != -1) {
+	s.root_mode = -1;
+	while ((ch = getopt(argc, argv, "a:e:m:nr:tw")) != -1) {
 		switch (ch) {
 		case 'a':
 			if (ck_algo_parse(optarg, &algo) == -1)
@@ -429,6 +548,9 @@ main(int argc, char *argv[])
 			break;
 		case 'n':
 			verifying = 0;
+			break;
+		case 'r':
+			s.root_mode = parse_mode(optarg);
 			break;
 		case 't':
 			s.list = 1;

@@ -208,10 +208,11 @@ script(const char *name, const char *frames, const char *stderr_line,
 #define HDR "\"mode\":384,\"mtime\":1,\"uid\":1,\"gid\":1,\"uname\":\"u\",\"gname\":\"g\""
 #define GOOD \
 	"{\"type\":\"begin\",\"version\":1,\"producer\":\"test\"}\n" \
+	"{\"type\":\"dir\",\"path\":\"/data\"," HDR "}\n" \
 	"{\"type\":\"dir\",\"path\":\"/data/base\"," HDR "}\n" \
 	"{\"type\":\"file\",\"path\":\"/data/PG_VERSION\",\"size\":3," HDR "}\n" \
 	"15\n" \
-	"{\"type\":\"end\",\"records\":2,\"bytes\":3}\n"
+	"{\"type\":\"end\",\"records\":3,\"bytes\":3}\n"
 
 static void
 ack(struct importer *s, struct grpc_call *imp, const char *path)
@@ -360,10 +361,10 @@ main(int argc, char *argv[])
 	s = importer_new(script("good", GOOD, NULL, 0), tmp);
 	init(s, &c, "h");
 	import(s, &imp, &log);
-	expect(strcmp((char *)log.p, "/data/base;/data/PG_VERSION=15\n;"
+	expect(strcmp((char *)log.p, "/;/base;/PG_VERSION=15\n;"
 	    "finished;") == 0 && imp.status == GRPC_OK,
-	    "a whole stream: each record, its content, finished, OK (%s)",
-	    (char *)log.p);
+	    "a whole stream: each record at the snapshot's root, its "
+	    "content, finished, OK (%s)", (char *)log.p);
 	buf_free(&log);
 	buf_free(&imp.out);
 	call_unary(s, "/importer.Importer/Open", &c, NULL);
@@ -407,6 +408,37 @@ main(int argc, char *argv[])
 	    strstr((char *)log.p, "finished") == NULL,
 	    "a payload cut short, exit 0: an error, never finished "
 	    "(%d %s)", imp.status, imp.message);
+	buf_free(&log);
+	buf_free(&imp.out);
+	importer_free(s);
+
+	/* What Plakar cannot hold fails the Import: no error record. */
+	s = importer_new(script("hex",
+	    "{\"type\":\"begin\",\"version\":1,\"producer\":\"t\"}\n"
+	    "{\"type\":\"dir\",\"path_hex\":\"2f646174612f61e9\"," HDR "}\n"
+	    "{\"type\":\"end\",\"records\":1,\"bytes\":0}\n", NULL, 0), tmp);
+	init(s, &c, "h");
+	import(s, &imp, &log);
+	expect(imp.status == GRPC_FAILED_PRECONDITION &&
+	    strstr(imp.message, "2f646174612f61e9") != NULL &&
+	    strcmp((char *)log.p, "") == 0,
+	    "a name that is not UTF-8: no record, FAILED_PRECONDITION naming "
+	    "it (%s)", imp.message);
+	buf_free(&log);
+	buf_free(&imp.out);
+	importer_free(s);
+	s = importer_new(script("hardlink",
+	    "{\"type\":\"begin\",\"version\":1,\"producer\":\"t\"}\n"
+	    "{\"type\":\"file\",\"path\":\"/data/a\",\"size\":0," HDR "}\n"
+	    "{\"type\":\"hardlink\",\"path\":\"/data/b\",\"target\":\"/data/a\"," HDR "}\n"
+	    "{\"type\":\"end\",\"records\":2,\"bytes\":0}\n", NULL, 0), tmp);
+	init(s, &c, "h");
+	import(s, &imp, &log);
+	expect(imp.status == GRPC_FAILED_PRECONDITION &&
+	    strstr(imp.message, "/data/b: a hard link") != NULL &&
+	    strstr((char *)log.p, "finished") == NULL,
+	    "a hard link: FAILED_PRECONDITION naming it, never finished (%s)",
+	    imp.message);
 	buf_free(&log);
 	buf_free(&imp.out);
 	importer_free(s);

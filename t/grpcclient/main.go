@@ -6,7 +6,7 @@
 //
 //	grpcclient PLUGIN init CONFIG           print the InitResponse
 //	grpcclient PLUGIN ping CONFIG           Init, then Ping
-//	grpcclient PLUGIN import CONFIG DIR     rebuild the /data/ records in DIR
+//	grpcclient PLUGIN import CONFIG DIR     rebuild the records in DIR, but /manifest.json
 //	grpcclient PLUGIN read CONFIG           read every record, keep nothing
 //	grpcclient PLUGIN drop CONFIG N         read N records, then hang up
 //	grpcclient PLUGIN drop-open CONFIG N    hang up in an Open of 2 MiB or more
@@ -181,11 +181,10 @@ type dirTime struct {
 
 // write one record below outdir, as Plakar's restore would.
 func write(outdir string, rec *gconn.Record, content []byte, dirs *[]dirTime) {
-	rel := strings.TrimPrefix(rec.Pathname, "/data/")
-	if rel == rec.Pathname || rec.Error != "" {
+	if rec.Pathname == "/manifest.json" || rec.Error != "" {
 		return
 	}
-	path := filepath.Join(outdir, rel)
+	path := filepath.Join(outdir, rec.Pathname)
 	fi := rec.FileInfo
 	perm := os.FileMode(fi.Mode & 0o7777)
 	mtime := fi.ModTime.AsTime()
@@ -253,9 +252,6 @@ func importAll(p *plugin, client importer.ImporterClient, outdir string, stop fu
 	for i := len(dirs) - 1; i >= 0; i-- {
 		check(os.Chmod(dirs[i].path, dirs[i].perm))
 		check(os.Chtimes(dirs[i].path, dirs[i].mtime, dirs[i].mtime))
-	}
-	if outdir != "" {
-		check(os.Chmod(outdir, 0o700))
 	}
 	if _, err := client.Close(context.Background(), &importer.CloseRequest{}); err != nil {
 		grpcError(p, err)
