@@ -6,6 +6,7 @@
 #   make lint            mandoc -Tlint and shellcheck
 #   make bench           speed and memory, measured side by side
 #   make package         the directory for plakar pkg create
+#   make tools           Plakar at the pinned version, into build/tools
 #   make install         PREFIX=/usr/local DESTDIR=
 
 VERSION = 0.1.0
@@ -158,10 +159,15 @@ fuzz: build/fuzz/uriparse
 	    build/fuzz/corpus > build/fuzz/log 2>&1; s=$$?; \
 	    grep -E '^(Done|==[0-9]+==ERROR|SUMMARY)' build/fuzz/log; exit $$s
 
-check: all testprogs
+# Plakar itself, at the version share/plakar/go.mod pins.
+TOOLS = build/tools
+tools:
+	sh share/install-plakar.sh $(TOOLS)
+
+check: all testprogs tools
 	PLAKAR_PG_BIN=$(CURDIR)/$(OUT) bats t/
 
-check-asan:
+check-asan: tools
 	$(MAKE) OUT=build/asan/bin OBJ=build/asan/obj EXTRA_CFLAGS='$(SANFLAGS)' \
 	    FORTIFY= all testprogs
 	ASAN_OPTIONS=detect_leaks=0:abort_on_error=1 \
@@ -201,4 +207,4 @@ package: all
 clean:
 	rm -rf build bin
 
-.PHONY: all check check-asan lint bench fuzz package install clean testprogs
+.PHONY: all check check-asan lint bench fuzz package install clean testprogs tools

@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # The first command of the README: install what plakar-pg needs (as root,
-# from Debian's archive), build it, then back up a throwaway local cluster
-# with plakar-pg backup (pg_basebackup | tarsplit), restore it, verify it,
-# start it and compare pg_dumpall before and after.  Removes what it made.
+# from Debian's archive), build it and Plakar (the pinned version, from
+# the Go module proxy), then back a throwaway local cluster up through
+# Plakar (plakar backup @demo), restore it with the seed page's recipe
+# (plakar restore -to DIR, then start a server on DIR), verify it, start
+# it and compare pg_dumpall before and after.  Removes what it made.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -12,30 +14,47 @@ if [ "$(id -u)" = 0 ] && [ "${PLAKAR_PG_NO_INSTALL:-}" = "" ]; then
 	# shellcheck disable=SC2046
 	apt-get install -y -qq --no-install-recommends $(cat share/debian-packages) >/dev/null
 fi
-make -s
+make -s all tools
 
 # shellcheck source=t/pg.bash
 source t/pg.bash
+# shellcheck source=t/plakar.bash
+source t/plakar.bash
 T=$(pg_tmpdir)
-trap 'pg_cleanup "$T"' EXIT
-echo "demo: a throwaway cluster in $T/src/data"
-pg_cluster "$T/src"
+cleanup() {
+	plakar_stop
+	pg_cleanup "$T"
+}
+trap cleanup EXIT
+
+echo "demo: a throwaway cluster in $T/src/data; a role that needs its password over TCP"
+pg_tcp_cluster "$T/src" replicator secret
 pg_env "$T/src"
+export PGPORT=$PORT
 pgbench -i -s 5 -q >/dev/null 2>&1
-pg_dump_of "$T/src" > "$T/before.sql"
+pg_dump_of "$T/src" "$PORT" > "$T/before.sql"
 
-echo "demo: plakar-pg backup postgres+bin://postgres@localhost host=$PGHOST > frames"
-plakar-pg backup postgres+bin://postgres@localhost host="$PGHOST" > "$T/frames"
-python3 t/frames.py < "$T/frames" | jq -s -r '
-	"demo: \(map(select(.type == "file")) | length) files, " +
-	"\(map(select(.type == "dir")) | length) directories, " +
-	"end frame: \(last | tojson)"'
+echo "demo: Plakar $(awk '$1 == "github.com/PlakarKorp/plakar" { print $2 }' share/plakar/go.mod) in throwaway directories; the package added"
+plakar_env "$T/plakar"
+make -s package PKGDIR="$T/pkg" >/dev/null
+version=$(sed -n 's/^VERSION = //p' Makefile)
+(cd "$T" && plakar pkg create "$T/pkg/manifest.yaml" "v$version" >/dev/null)
+plakar pkg add "$T/postgresql-bin_v${version}_linux_amd64.ptar" >/dev/null
 
-echo "demo: plakar-pg restore restored < frames; pg_verifybackup restored"
+echo "demo: plakar source add demo postgres+bin://replicator:secret@127.0.0.1:$PORT"
+plakar source add demo "postgres+bin://replicator:secret@127.0.0.1:$PORT"
+plakar source check demo
+plakar at "$T/store" create -plaintext >/dev/null
+echo "demo: plakar at $T/store backup @demo"
+plakar at "$T/store" backup @demo | tail -n 1
+snap=$(plakar at "$T/store" ls | awk 'END { print $2 }')
+echo "demo: snapshot $snap, server $(plakar at "$T/store" cat "$snap:/manifest.json" | jq -r .server_version)"
+
+echo "demo: plakar at $T/store restore -to $T/restored/data $snap; pg_verifybackup; start"
 mkdir "$T/restored"
-plakar-pg restore "$T/restored/data" < "$T/frames"
+plakar at "$T/store" restore -to "$T/restored/data" "$snap" >/dev/null
 [ "$(id -u)" != 0 ] || chown -R postgres: "$T/restored"
-pg_verifybackup "$T/restored/data"
+as_pg pg_verifybackup -q -i manifest.json "$T/restored/data"
 pg_start "$T/restored"
 pg_dump_of "$T/restored" > "$T/after.sql"
 if cmp -s "$T/before.sql" "$T/after.sql"; then

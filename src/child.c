@@ -153,7 +153,12 @@ child_spawn(struct child *c, char *const argv[], const char *input,
 		goto fail;
 	}
 	if (c->pid == 0) {
-		if (prctl(PR_SET_PDEATHSIG, SIGTERM) == -1 ||
+		/*
+		 * Its own process group: what it starts is stopped with it,
+		 * even when it was SIGKILLed and could not stop them itself.
+		 */
+		if (setpgid(0, 0) == -1 ||
+		    prctl(PR_SET_PDEATHSIG, SIGTERM) == -1 ||
 		    getppid() != parent)
 			_exit(126);
 		if (dup2(in[0], STDIN_FILENO) == -1 ||
@@ -168,6 +173,8 @@ child_spawn(struct child *c, char *const argv[], const char *input,
 		_exit(127);
 	}
 	free_environ(env);
+	(void)setpgid(c->pid, c->pid);	/* whichever of us comes first */
+	c->pgid = c->pid;
 	close_fd(&in[0]);
 	close_fd(&out[1]);
 	close_fd(&errp[1]);
@@ -261,6 +268,9 @@ child_reap(struct child *c, int block)
 			c->pid = 0;
 			c->status = r == -1 ? 127 : WIFEXITED(status) ?
 			    WEXITSTATUS(status) : 128 + WTERMSIG(status);
+			/* What it left running in its group, if it was killed. */
+			if (c->pgid > 0)
+				(void)kill(-c->pgid, SIGTERM);
 		}
 	}
 	if (c->reaped && c->out < 0 && c->err < 0)
@@ -280,7 +290,7 @@ child_stop(struct child *c)
 	int waited = 0;
 
 	if (c->pid > 0) {
-		kill(c->pid, SIGTERM);
+		(void)kill(-c->pgid, SIGTERM);
 		while (!child_reap(c, 0) && waited < STOP_GRACE_MS) {
 			struct timespec ts = { 0, 20 * 1000 * 1000 };
 
@@ -288,7 +298,7 @@ child_stop(struct child *c)
 			waited += 20;
 		}
 		if (c->pid > 0) {
-			kill(c->pid, SIGKILL);
+			(void)kill(-c->pgid, SIGKILL);
 			child_reap(c, 1);
 		}
 	}

@@ -2,7 +2,8 @@
  * The programs a plugin runs: each started with its input (secrets
  * included) on its stdin, never on its command line; its stdout and
  * stderr on non-blocking pipes; in a private TMPDIR that is emptied once
- * it has ended; stopped when we stop, or when we die.
+ * it has ended; in a process group of its own, stopped with all it
+ * started when we stop, when it dies, or when we die.
  */
 #ifndef PLAKAR_PG_CHILD_H
 #define PLAKAR_PG_CHILD_H
@@ -15,6 +16,7 @@
 
 struct child {
 	pid_t		 pid;		/* 0 once reaped, or never started */
+	pid_t		 pgid;		/* its process group, and its children's */
 	int		 out;		/* -1 once closed */
 	int		 err;
 	int		 status;	/* exit status, 128 + signal; once reaped */

@@ -151,7 +151,8 @@ init_message(void *arg, struct grpc_call *c, const uint8_t *p, size_t n)
 	struct importer *s = arg;
 	Importer__InitRequest *req = importer__init_request__unpack(NULL, n, p);
 	Importer__InitResponse resp = IMPORTER__INIT_RESPONSE__INIT;
-	char *argv[] = { s->wrapper, "options", "-i", NULL };
+	/* The preflight, so that plakar source check shows what is wrong. */
+	char *argv[] = { s->wrapper, "check", "-i", NULL };
 	struct buf cfg = { 0 }, out = { 0 };
 	char errline[CHILD_LINE_MAX];
 	size_t i;

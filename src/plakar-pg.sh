@@ -275,6 +275,10 @@ connect_options() {
 		TMPDIR=$work uriparse -i -j <"$work/conn.opts" || exit "$EX_USAGE"
 		exit 0
 	fi
+	if [ -n "${want_json:-}" ]; then
+		TMPDIR=$work uriparse -i -j <"$work/conn.opts" >"$work/options.json" ||
+			exit "$EX_USAGE"
+	fi
 	out=$(TMPDIR=$work uriparse -i <"$work/conn.opts") || exit "$EX_USAGE"
 	rm -f "$work/conn.opts" "$work/source.opts"
 	eval "$out"
@@ -284,9 +288,13 @@ connect_options() {
 		die "$EX_PREFLIGHT" "cannot run $pg_basebackup"
 }
 
+# The preflight; once it passed, the options as plakar-pg options prints
+# them, for the plugin's Init.
 check() {
+	want_json=yes
 	connect_options "$@"
 	preflight
+	cat "$work/options.json"
 }
 
 # The options checked and normalized, as JSON, the password masked.
@@ -319,7 +327,8 @@ backup() {
 	tee_pid=$!
 	"$pg_basebackup" "$@" >"$work/tar" 2>"$work/bb.stderr" &
 	bb_pid=$!
-	tarsplit $wal_flag -r "$data_mode" -m "$work/manifest.json" -e "$work/end" <"$work/tar" &
+	tarsplit $wal_flag -r "$data_mode" -m "$work/manifest.json" -e "$work/end" \
+		<"$work/tar" 2>"$work/ts.err" &
 	ts_pid=$!
 	ts_status=0
 	wait "$ts_pid" || ts_status=$?
@@ -329,7 +338,16 @@ backup() {
 	bb_pid=
 	wait "$tee_pid" || true
 	tee_pid=
+	cat "$work/ts.err" >&2
 
+	# tarsplit stopped first: pg_basebackup only died of the closed pipe.
+	if [ "$ts_status" -ne 0 ] && [ "$ts_status" -ne 141 ] &&
+		[ "$bb_status" -eq 141 ]; then
+		case $ts_status in
+		2) die "$EX_VERIFY" "the backup does not match its backup_manifest: $(first_error "$work/ts.err")" ;;
+		*) die "$EX_BASEBACKUP" "$(first_error "$work/ts.err")" ;;
+		esac
+	fi
 	if [ "$bb_status" -ne 0 ]; then
 		if grep -q -e 'checksum error occurred' -e 'checksum verification fail' "$work/bb.err"; then
 			status=$EX_CHECKSUM

@@ -331,9 +331,9 @@ own_manifest(struct split *s, const struct frame *f, const char *member,
 	int ours;
 
 	if (f->size > OWN_MANIFEST_MAX)
-		fail(s, EXIT_STREAM, member, len, "a file of this name in the "
-		    "data directory would be hidden by the snapshot's "
-		    "/manifest.json: move it away");
+		fail(s, EXIT_STREAM, member, len, "manifest.json: a file of "
+		    "this name in the data directory would be hidden by the "
+		    "snapshot's /manifest.json: move it away");
 	if (s->verifier != NULL)
 		bmv_begin(s->verifier, member, len, f->size, 1);
 	read_member(s, member, len, f->size, &b);
@@ -348,9 +348,9 @@ own_manifest(struct split *s, const struct frame *f, const char *member,
 	json_decref(j);
 	buf_free(&b);
 	if (!ours)
-		fail(s, EXIT_STREAM, member, len, "a file of this name in the "
-		    "data directory would be hidden by the snapshot's "
-		    "/manifest.json: move it away");
+		fail(s, EXIT_STREAM, member, len, "manifest.json: a file of "
+		    "this name in the data directory would be hidden by the "
+		    "snapshot's /manifest.json: move it away");
 	warnx("manifest.json: the /manifest.json of the snapshot this "
 	    "cluster was restored from; left out of the backup");
 }
@@ -434,9 +434,10 @@ split_member(struct split *s, struct archive_entry *e)
 	if (f.type != FRAME_DIR && len == strlen(OWN_MANIFEST) &&
 	    memcmp(member, OWN_MANIFEST, len) == 0) {
 		if (f.type != FRAME_FILE)
-			fail(s, EXIT_STREAM, member, len, "a link of this name "
-			    "in the data directory would be hidden by the "
-			    "snapshot's /manifest.json: move it away");
+			fail(s, EXIT_STREAM, member, len, "manifest.json: a "
+			    "link of this name in the data directory would be "
+			    "hidden by the snapshot's /manifest.json: move it "
+			    "away");
 		own_manifest(s, &f, member, len);
 	} else {
 		emit_header(s, &f);

@@ -195,8 +195,9 @@ script(const char *name, const char *frames, const char *stderr_line,
 		abort();
 	if ((f = fopen(path, "w")) == NULL)
 		abort();
-	fprintf(f, "#!/bin/sh\ncase $1 in options) echo '{\"host\":\"h\","
-	    "\"port\":1}'; exit 0;; esac\nprintf '%%s' '%s'\n", frames);
+	fprintf(f, "#!/bin/sh\ncase $1 in options|check) echo "
+	    "'{\"host\":\"/run/pg\",\"port\":6543}'; exit 0;; esac\n"
+	    "printf '%%s' '%s'\n", frames);
 	if (stderr_line != NULL)
 		fprintf(f, "echo '%s' >&2\n", stderr_line);
 	fprintf(f, "exit %d\n", status);
@@ -312,8 +313,8 @@ main(int argc, char *argv[])
 	    asprintf(&wrapper, "%s/plakar-pg", argv[1]) == -1)
 		abort();
 
-	/* The real wrapper checks the options. */
-	s = importer_new(wrapper, tmp);
+	/* Init answers what the wrapper's check printed. */
+	s = importer_new(script("check", "", NULL, 0), tmp);
 	call_unary(s, "/importer.Importer/Ping", &c, NULL);
 	expect(c.finished && c.status == GRPC_FAILED_PRECONDITION,
 	    "Ping before Init: FAILED_PRECONDITION (%d %s)", c.status,
@@ -333,6 +334,10 @@ main(int argc, char *argv[])
 		importer__init_response__free_unpacked(r, NULL);
 	}
 	buf_free(&c.out);
+	importer_free(s);
+
+	/* The real wrapper refuses bad options before it connects. */
+	s = importer_new(wrapper, tmp);
 	{
 		Importer__InitRequest req = IMPORTER__INIT_REQUEST__INIT;
 		Importer__InitRequest__ConfigEntry e =

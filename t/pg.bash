@@ -88,11 +88,37 @@ pg_env() {
 	export PGHOST=$1 PGPORT=5432 PGUSER=postgres PGDATABASE=postgres
 }
 
-# pg_dumpall of the cluster whose socket is in DIR, without the random
-# \restrict lines of recent minor versions.
+# pg_dumpall of the cluster whose socket is in DIR (port PORT, 5432 by
+# default), without the random \restrict lines of recent minor versions.
 pg_dump_of() {
-	PGHOST=$1 PGPORT=5432 PGUSER=postgres pg_dumpall --no-password |
+	PGHOST=$1 PGPORT=${2:-5432} PGUSER=postgres pg_dumpall --no-password |
 		grep -v -e '^\\restrict ' -e '^\\unrestrict '
+}
+
+# pg_tcp_cluster DIR ROLE PASSWORD: a started cluster in DIR that also
+# listens on 127.0.0.1:$PORT (PORT set to a free port), where every role,
+# ROLE (with REPLICATION) among them, is admitted only with its
+# scram-sha-256 password; the socket in DIR trusts postgres.
+pg_tcp_cluster() {
+	local dir=$1 role=$2 pw=$3
+	mkdir -p "$dir"
+	[ "$(id -u)" != 0 ] || chown postgres: "$dir"
+	PORT=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+	export PORT
+	pg_init "$dir"
+	cat > "$dir/data/pg_hba.conf" <<-HBA
+		local all postgres trust
+		local replication postgres trust
+		host all all 127.0.0.1/32 scram-sha-256
+		host replication all 127.0.0.1/32 scram-sha-256
+	HBA
+	pg_start "$dir" "-c listen_addresses=127.0.0.1 -p $PORT"
+	psql -h "$dir" -p "$PORT" -U postgres -d postgres -qX -v ON_ERROR_STOP=1 \
+		-v role="$role" -v pw="$pw" <<-'SQL'
+		SET password_encryption = 'scram-sha-256';
+		CREATE ROLE :"role" LOGIN REPLICATION PASSWORD :'pw';
+		GRANT pg_read_all_settings, pg_read_all_stats TO :"role";
+	SQL
 }
 
 # Stop every cluster below DIR and remove DIR.

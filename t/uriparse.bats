@@ -148,23 +148,8 @@ ssl_key_data=$pem"
 # A server on 127.0.0.1 that wants a scram-sha-256 password over TCP.
 start_tcp_server() {
 	T=$(pg_tmpdir)
-	mkdir "$T/src"
-	[ "$(id -u)" != 0 ] || chown postgres: "$T/src"
-	PORT=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
-	pg_init "$T/src"
-	# over TCP, a password or nothing
-	cat > "$T/src/data/pg_hba.conf" <<-'HBA'
-		local all all trust
-		local replication all trust
-		host all rep 127.0.0.1/32 scram-sha-256
-		host replication rep 127.0.0.1/32 scram-sha-256
-	HBA
-	pg_start "$T/src" "-c listen_addresses=127.0.0.1 -p $PORT"
 	PW='p@ss:w0rd'\''"$(x)`y`;\'
-	psql -h "$T/src" -p "$PORT" -U postgres -qX -v ON_ERROR_STOP=1 -v pw="$PW" <<-'SQL'
-		SET password_encryption = 'scram-sha-256';
-		CREATE ROLE rep LOGIN REPLICATION PASSWORD :'pw';
-	SQL
+	pg_tcp_cluster "$T/src" rep "$PW"
 }
 
 @test "a connection with the output: TCP with a scram password, and the socket" {

@@ -1,0 +1,171 @@
+#!/usr/bin/env bats
+bats_require_minimum_version 1.5.0
+# Through the real Plakar (the pinned build): the README's commands as
+# printed, against a server that admits its role only with a
+# scram-sha-256 password over TCP; what plakar source check shows; what
+# leaks from Plakar's environment into ours.
+
+setup_file() {
+	load common
+	load plakar
+	T=$(pg_tmpdir)
+	export T
+	pg_tcp_cluster "$T/src" replicator secret
+	pg_env "$T/src"
+	export PGPORT=$PORT
+	pgbench -i -s 2 -q >/dev/null 2>&1
+	psql -qX -v ON_ERROR_STOP=1 <<-'SQL'
+		CREATE TABLE notes AS SELECT i, md5(i::text) AS h FROM generate_series(1, 5000) i;
+		CREATE UNLOGGED TABLE scratch (x int);
+		CREATE ROLE plain LOGIN PASSWORD 'secret';
+		CHECKPOINT;
+	SQL
+	mkdir "$T/plakar"
+	plakar_env "$T/plakar"
+	plakar_package "$T"
+}
+
+teardown_file() {
+	plakar_stop
+	pg_cleanup "$T"
+}
+
+setup() {
+	load common
+	load plakar
+	pg_env "$T/src"
+	export PGPORT=$PORT
+	# where the postgres user, too, can go
+	W=$(pg_tmpdir)
+	cd "$W"
+	plakar_env "$BATS_TEST_TMPDIR/plakar"
+}
+
+teardown() {
+	[ ! -f "$W/pgdata/postmaster.pid" ] ||
+		as_pg pg_ctl -D "$W/pgdata" -m immediate -w stop >/dev/null 2>&1 || true
+	plakar_stop
+	rm -rf "$W"
+}
+
+# sudo -u postgres, which keeps the working directory, without sudo.
+as_postgres() {
+	if [ "$(id -u)" = 0 ]; then
+		runuser -u postgres -- "$@"
+	else
+		"$@"
+	fi
+}
+
+# The README's Plakar commands, one a line, "$ " taken off.
+readme_commands() {
+	sed -n '/^Into Plakar$/,/^A backup and a restore/p' "$BATS_TEST_DIRNAME/../README" |
+		sed -n 's/^    \$ //p'
+}
+
+snapshots() {
+	plakar at "$W/store" ls | awk '{ print $2 }'
+}
+
+@test "the README's commands, as printed: package, source, backup @mypg, ls, cat, check, restore, verify, start, same data" {
+	owner=postgres
+	[ "$(id -u)" = 0 ] || owner=$(id -un)
+	top=$(cd "$BATS_TEST_DIRNAME/.." && pwd)
+	run -0 readme_commands
+	[ "${#lines[@]}" -ge 14 ] || fail "README: ${#lines[@]} commands"
+	commands=("${lines[@]}")
+	snap=''
+	for line in "${commands[@]}"; do
+		cmd=${line//\/var\/backups/$W/store}
+		cmd=${cmd//127.0.0.1:5432/127.0.0.1:$PORT}
+		cmd=${cmd//<snapshot>/$snap}
+		cmd=${cmd//sudo -u postgres /as_postgres }
+		cmd=${cmd//chown -R postgres:/chown -R $owner:}
+		[ "$cmd" != "make package" ] ||
+			cmd="make -s -C '$top' package PKGDIR='$W/build/package' OUT='$PLAKAR_PG_BIN'"
+		run bash -c "cd '$W' && $(declare -f as_postgres); $cmd"
+		[ "$status" -eq 0 ] || fail "$line: exit $status: $output"
+		case $line in
+		*" backup @mypg") assert_line --regexp '^[0-9a-f]{8}: backup completed without errors' ;;
+		*" ls") snap=$(snapshots | tail -n 1); [ -n "$snap" ] || fail "no snapshot" ;;
+		*"cat <snapshot>:/manifest.json"*) assert_output "$(psql -tAXc 'SHOW server_version')" ;;
+		esac
+	done
+	# the restore is a data directory, its mode the source's
+	[ "$(stat -c %a "$W/pgdata")" = 700 ] || fail "pgdata mode $(stat -c %a "$W/pgdata")"
+	[ -f "$W/pgdata/manifest.json" ] && [ -f "$W/pgdata/PG_VERSION" ]
+	pg_dump_of "$T/src" "$PORT" > before.sql
+	pg_dump_of "$T/src" 5433 > after.sql
+	run -0 diff before.sql after.sql
+	[ "$(wc -l < after.sql)" -gt 50 ]
+}
+
+@test "a restored cluster backs up again: its manifest.json of ours left out with a notice, a foreign one fails" {
+	plakar pkg add "$PTAR" >/dev/null
+	plakar at "$W/store" create -plaintext >/dev/null
+	run -0 plakar at "$W/store" backup "postgres+bin://replicator:secret@127.0.0.1:$PORT"
+	snap=$(snapshots | tail -n 1)
+	run -0 plakar at "$W/store" restore -to "$W/pgdata" "$snap"
+	[ "$(id -u)" != 0 ] || chown -R postgres: "$W/pgdata"
+	as_pg pg_ctl -D "$W/pgdata" -l "$W/pgdata.log" -o "-p 5433 -k $W" -w start >/dev/null
+	run -0 --separate-stderr plakar at "$W/store" backup -o host="$W" -o port=5433 "postgres+bin://postgres@localhost"
+	assert_line --regexp '^[0-9a-f]{8}: backup completed without errors'
+	[[ $stderr == *"manifest.json: the /manifest.json of the snapshot this cluster was restored from; left out of the backup"* ]] ||
+		fail "no notice: $stderr"
+	[ "$(snapshots | wc -l)" = 2 ]
+	# plakar ls: newest first
+	second=$(snapshots | head -n 1)
+	run -0 plakar at "$W/store" cat "$second:/manifest.json"
+	assert_equal "$(jq -r .port <<<"$output")" 5433
+	# a manifest.json that is not ours would be hidden: refused, named
+	echo '{"mine": true}' > "$W/pgdata/manifest.json"
+	run -1 --separate-stderr plakar at "$W/store" backup -o host="$W" -o port=5433 "postgres+bin://postgres@localhost"
+	[[ $stderr == *"plakar-pg: manifest.json: a file of this name in the data directory would be hidden by the snapshot's /manifest.json: move it away"* ]] ||
+		fail "$stderr"
+	[ "$(snapshots | wc -l)" = 2 ]
+}
+
+@test "plakar source check shows what is wrong before any backup; a subpath is one line; no snapshot" {
+	plakar pkg add "$PTAR" >/dev/null
+	plakar at "$W/store" create -plaintext >/dev/null
+	plakar source add wrongpw "postgres+bin://replicator:nope@127.0.0.1:$PORT"
+	plakar source add norepl "postgres+bin://plain:secret@127.0.0.1:$PORT"
+	plakar source add down "postgres+bin://replicator:secret@127.0.0.1:1"
+	run -1 plakar source check wrongpw
+	assert_output --partial 'password authentication failed for user "replicator"'
+	refute_output --partial "I/O error communicating with the integration"
+	run -1 plakar source ping wrongpw
+	assert_output --partial 'password authentication failed for user "replicator"'
+	run -1 plakar source check norepl
+	assert_output --partial "role plain has no REPLICATION privilege"
+	run -1 plakar source check down
+	assert_output --partial "plakar-pg: cannot reach the server: "
+	run -1 plakar at "$W/store" backup @wrongpw
+	assert_output --partial 'password authentication failed for user "replicator"'
+	run -1 plakar at "$W/store" backup "postgres+bin://replicator:secret@127.0.0.1:$PORT/postgres"
+	assert_output --partial "a subpath is not allowed"
+	run -0 snapshots
+	assert_output ''
+}
+
+@test "Plakar's environment stays out: PGSSLMODE, PGPASSFILE, PGOPTIONS, PGSERVICE, PLAKAR_PASSPHRASE" {
+	plakar pkg add "$PTAR" >/dev/null
+	plakar at "$W/store" create -plaintext >/dev/null
+	pw=pw-$RANDOM-$RANDOM-unique
+	psql -qX -c "CREATE ROLE leaky LOGIN REPLICATION PASSWORD '$pw'"
+	echo "127.0.0.1:$PORT:*:leaky:wrong" > "$W/pgpass"
+	chmod 600 "$W/pgpass"
+	# each of these would break the backup, or leak, if it reached libpq
+	# in a source, not on plakar's command line, which Plakar records in
+	# the snapshot
+	plakar source add leaky "postgres+bin://leaky:$pw@127.0.0.1:$PORT"
+	run -0 env PGSSLMODE=require PGPASSFILE="$W/pgpass" PGOPTIONS='-c no_such=1' \
+		PGSERVICE=nosuch PGUSER=nobody PLAKAR_PASSPHRASE=hush \
+		plakar at "$W/store" backup @leaky
+	psql -qX -c "DROP ROLE leaky"
+	assert_line --regexp '^[0-9a-f]{8}: backup completed without errors'
+	# the password is in Plakar's sources.yml, nowhere else we or Plakar wrote
+	run grep -rl -e "$pw" -e hush "$W" "${TMPDIR:-/tmp}"/plakar-pg* "$XDG_CACHE_HOME" \
+		"$XDG_DATA_HOME" "$XDG_CONFIG_HOME" 2>/dev/null
+	assert_output "$XDG_CONFIG_HOME/plakar/sources.yml"
+}
