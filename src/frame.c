@@ -107,6 +107,8 @@ record_object(const struct frame *f)
 	json_object_set_new(o, "gname", owner_name(f->gname));
 	if (f->type == FRAME_SYMLINK || f->type == FRAME_HARDLINK)
 		set_name(o, "target", f->target, f->targetlen);
+	if (f->type == FRAME_FILE && f->fresh)
+		json_object_set_new(o, "fresh", json_true());
 	return o;
 }
 
@@ -266,9 +268,14 @@ parse_record(json_t *o, struct frame *f, char *errbuf, size_t errlen)
 	    !relpath_is_safe(f->path + 1, f->pathlen - 1))
 		return seterr(errbuf, errlen, "unsafe record path");
 	if (f->type == FRAME_FILE) {
+		json_t *fresh = json_object_get(o, "fresh");
+
 		if (get_int(o, "size", 0, INT64_MAX, &v, errbuf, errlen) == -1)
 			return -1;
 		f->size = (uint64_t)v;
+		if (fresh != NULL && !json_is_boolean(fresh))
+			return seterr(errbuf, errlen, "fresh: not a boolean");
+		f->fresh = json_is_true(fresh);
 	}
 	if (get_int(o, "mode", 0, 07777, &v, errbuf, errlen) == -1)
 		return -1;

@@ -37,6 +37,7 @@ struct frame {
 	int64_t		 mtime;
 	int64_t		 uid;
 	int64_t		 gid;
+	int		 fresh;		/* file: may have changed during the backup */
 	const char	*uname;
 	const char	*gname;
 	/* error */

@@ -3,11 +3,15 @@
  * plakar-pg backup and hands Plakar one record per frame, each read with
  * Open (or taken from Plakar's cache) and acknowledged before the next.
  */
+#include <sys/random.h>
+
+#include <inttypes.h>
 #include <poll.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include <jansson.h>
 
@@ -58,6 +62,11 @@ struct importer {
 	uint64_t	 records;
 	uint64_t	 bytes;
 	char		*failure;	/* an error frame's message */
+
+	uint64_t	 fresh_ino;	/* this Import's inode numbers, from random */
+	int		 opened;	/* the record out was read with Open */
+	uint64_t	 files;		/* file records sent */
+	uint64_t	 cached;	/* acked without an Open: Plakar's cache */
 };
 
 /*
@@ -339,6 +348,14 @@ send_record(struct importer *s, const struct frame *f)
 	}
 	ts.seconds = f->mtime;
 	fi.mod_time = &ts;
+	/*
+	 * Plakar reuses a file's previous content when its FileInfo equals
+	 * the previous snapshot's, inode included: a file that may have
+	 * changed within the second its mtime names gets an inode number of
+	 * this Import's own, which no earlier or later one has.
+	 */
+	if (f->fresh)
+		fi.ino = s->fresh_ino + s->records;
 	fi.uid = (uint64_t)f->uid;
 	fi.gid = (uint64_t)f->gid;
 	fi.nlink = 1;
@@ -351,6 +368,9 @@ send_record(struct importer *s, const struct frame *f)
 		reply(s->import_call, &resp.base);
 	free(s->cur_path);
 	s->cur_path = xstrdup(path);
+	s->opened = 0;
+	if (f->type == FRAME_FILE)
+		s->files++;
 	return 0;
 }
 
@@ -510,6 +530,9 @@ import_ended(struct importer *s)
 		import_fail_child(s, "plakar-pg failed");
 		return 0;
 	}
+	fprintf(stderr, "plakar-pg-importer: %ju files, %ju of them taken "
+	    "from Plakar's cache without a read\n", (uintmax_t)s->files,
+	    (uintmax_t)s->cached);
 	resp.finished = 1;
 	if (s->import_call != NULL) {
 		reply(s->import_call, &resp.base);
@@ -583,6 +606,11 @@ import_open(void *arg, struct grpc_call *c)
 	}
 	s->inbuf.p = xmalloc(INBUF_SIZE);
 	s->inbuf.cap = INBUF_SIZE;
+	/* High bits random, low bits the record number: never 0. */
+	if (getrandom(&s->fresh_ino, sizeof(s->fresh_ino), 0) !=
+	    sizeof(s->fresh_ino))
+		s->fresh_ino = (uint64_t)time(NULL) << 32;
+	s->fresh_ino = (s->fresh_ino | 1ULL << 63) & ~0xffffffffULL;
 	s->imp = IMP_HEADER;
 }
 
@@ -606,8 +634,11 @@ import_message(void *arg, struct grpc_call *c, const uint8_t *p, size_t n)
 		    req->result->header != NULL ?
 		    req->result->header->pathname : "?", req->result->error);
 	importer__import_request__free_unpacked(req, NULL);
-	if (s->imp == IMP_RECORD)
+	if (s->imp == IMP_RECORD && !s->acked) {
 		s->acked = 1;
+		if (s->payload_left > 0 && s->open_call == NULL && !s->opened)
+			s->cached++;
+	}
 }
 
 /* Plakar gave up on the Import, or it is over. */
@@ -639,8 +670,10 @@ open_message(void *arg, struct grpc_call *c, const uint8_t *p, size_t n)
 	    s->open_call != NULL || s->acked)
 		grpc_finish(c, GRPC_FAILED_PRECONDITION,
 		    "Open: only the record just sent can be read, once");
-	else
+	else {
 		s->open_call = c;
+		s->opened = 1;
+	}
 	if (req != NULL)
 		importer__open_request__free_unpacked(req, NULL);
 }

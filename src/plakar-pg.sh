@@ -176,6 +176,23 @@ hold_wal() {
 	done
 }
 
+# Files modified since this time may change again within the second that
+# their tar header names: tarsplit -f marks them, so that Plakar's cache
+# never reuses an earlier copy of one.  The server's clock, whose time the
+# files carry, read before the backup starts, less a margin for the file
+# system's coarser clock.  Without SQL, every file is marked.
+FRESH_MARGIN=2
+fresh_since() {
+	if now=$("$psql" -XAtq -d postgres -c \
+		"SELECT floor(extract(epoch FROM clock_timestamp()))::bigint" 2>/dev/null) &&
+		[ -n "$now" ]; then
+		printf '%s\n' $((now - FRESH_MARGIN))
+	else
+		say "warning: cannot read the server's clock over SQL: every file is marked as changed, and Plakar's cache will spare no read"
+		printf '0\n'
+	fi
+}
+
 # pgmeta runs while the preflight and the slot are set up; then its
 # outcome is read, the basics put in its place if it failed.
 metadata_start() {
@@ -327,8 +344,9 @@ backup() {
 	tee_pid=$!
 	"$pg_basebackup" "$@" >"$work/tar" 2>"$work/bb.stderr" &
 	bb_pid=$!
-	tarsplit $wal_flag -r "$data_mode" -m "$work/manifest.json" -e "$work/end" \
-		<"$work/tar" 2>"$work/ts.err" &
+	since=$(fresh_since)
+	tarsplit $wal_flag -r "$data_mode" -f "$since" -m "$work/manifest.json" \
+		-e "$work/end" <"$work/tar" 2>"$work/ts.err" &
 	ts_pid=$!
 	ts_status=0
 	wait "$ts_pid" || ts_status=$?

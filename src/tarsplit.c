@@ -38,6 +38,8 @@ struct split {
 	uint64_t	 bytes;
 	uint64_t	 owed;		/* payload bytes announced, not yet sent */
 	int		 root_mode;	/* -r: the /data record's mode, or -1 */
+	int		 fresh_set;	/* -f given */
+	int64_t		 fresh_since;	/* -f: files modified since are fresh */
 };
 
 /*
@@ -69,11 +71,25 @@ parse_mode(const char *arg)
 	return (int)m;
 }
 
+/* -f's argument: seconds since the epoch. */
+static int64_t
+parse_time(const char *arg)
+{
+	char *end;
+	long long t;
+
+	errno = 0;
+	t = strtoll(arg, &end, 10);
+	if (*arg == '\0' || *end != '\0' || errno != 0)
+		errx(1, "-f %s: not a time in seconds since the epoch", arg);
+	return (int64_t)t;
+}
+
 static void
 usage(void)
 {
-	fprintf(stderr, "usage: tarsplit [-ntw] [-a algorithm] [-e file] [-m file] "
-	    "[-r mode]\n");
+	fprintf(stderr, "usage: tarsplit [-ntw] [-a algorithm] [-e file] "
+	    "[-f time] [-m file] [-r mode]\n");
 	exit(1);
 }
 
@@ -90,6 +106,10 @@ help(void)
 	    "                 SHA384 or SHA512, as pg_basebackup "
 	    "--manifest-checksums\n"
 	    "  -e FILE        write the end frame to FILE, not to stdout\n"
+	    "  -f TIME        mark files modified at TIME (seconds since the "
+	    "epoch)\n"
+	    "                 or later as fresh: no cache may reuse an earlier "
+	    "copy\n"
 	    "  -m FILE        send FILE first, as the record /manifest.json\n"
 	    "  -r MODE        send a record /data, the data directory, with "
 	    "this\n"
@@ -431,6 +451,8 @@ split_member(struct split *s, struct archive_entry *e)
 
 	if (s->root_mode >= 0)
 		emit_root(s, &f);
+	f.fresh = f.type == FRAME_FILE && s->fresh_set &&
+	    f.mtime >= s->fresh_since;
 	if (f.type != FRAME_DIR && len == strlen(OWN_MANIFEST) &&
 	    memcmp(member, OWN_MANIFEST, len) == 0) {
 		if (f.type != FRAME_FILE)
@@ -535,7 +557,7 @@ main(int argc, char *argv[])
 	}
 	memset(&s, 0, sizeof(s));
 	s.root_mode = -1;
-	while ((ch = getopt(argc, argv, "a:e:m:nr:tw")) != -1) {
+	while ((ch = getopt(argc, argv, "a:e:f:m:nr:tw")) != -1) {
 		switch (ch) {
 		case 'a':
 			if (ck_algo_parse(optarg, &algo) == -1)
@@ -543,6 +565,10 @@ main(int argc, char *argv[])
 			break;
 		case 'e':
 			endfile = optarg;
+			break;
+		case 'f':
+			s.fresh_since = parse_time(optarg);
+			s.fresh_set = 1;
 			break;
 		case 'm':
 			manifest = optarg;

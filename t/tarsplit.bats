@@ -137,7 +137,7 @@ setup() {
 
 @test "bad usage" {
 	run -1 --separate-stderr tarsplit -x
-	[[ $stderr == *"usage: tarsplit [-ntw] [-a algorithm] [-e file] [-m file] [-r mode]" ]]
+	[[ $stderr == *"usage: tarsplit [-ntw] [-a algorithm] [-e file] [-f time] [-m file] [-r mode]" ]]
 	run -1 --separate-stderr tarsplit -a MD5
 	assert_equal "$stderr" "tarsplit: unknown checksum algorithm: MD5"
 }
