@@ -49,8 +49,20 @@ help() {
 	exit 0
 }
 
+# A closed stderr must not stop the cleanup: SIGPIPE is ignored (the
+# programs we run get it back, see bg) and a failed write is let go.
+trap '' PIPE
+
 say() {
-	printf '%s: %s\n' "$prog" "$*" >&2
+	printf '%s: %s\n' "$prog" "$*" >&2 || true
+}
+
+# What runs in the background must not outlive us: SIGTERM from the
+# kernel when this shell dies, even by SIGKILL; SIGPIPE as usual.  Only
+# ever called as "guarded cmd ... &": the & forks, the redirections open
+# in the child (FIFOs among them), and exec keeps this shell its parent.
+guarded() {
+	exec setpriv --pdeathsig TERM -- env --default-signal=PIPE "$@"
 }
 
 die() {
@@ -160,7 +172,7 @@ preflight() {
 hold_wal() {
 	slot=plakar_pg_$$
 	mkfifo "$work/slot.in"
-	"$psql" -XAtq -v ON_ERROR_STOP=1 -d postgres <"$work/slot.in" >"$work/slot.out" 2>&1 &
+	guarded "$psql" -XAtq -v ON_ERROR_STOP=1 -d postgres <"$work/slot.in" >"$work/slot.out" 2>&1 &
 	slot_pid=$!
 	exec 3>"$work/slot.in"
 	printf "SELECT pg_create_physical_replication_slot('%s', true, true) IS NOT NULL;\nSELECT 'slot ready';\n" "$slot" >&3
@@ -196,7 +208,7 @@ fresh_since() {
 # pgmeta runs while the preflight and the slot are set up; then its
 # outcome is read, the basics put in its place if it failed.
 metadata_start() {
-	pgmeta -b "$client" -o "$work/manifest.json" 2>"$work/pgmeta.err" &
+	guarded pgmeta -b "$client" -o "$work/manifest.json" 2>"$work/pgmeta.err" &
 	meta_pid=$!
 }
 
@@ -299,6 +311,21 @@ connect_options() {
 	out=$(TMPDIR=$work uriparse -i <"$work/conn.opts") || exit "$EX_USAGE"
 	rm -f "$work/conn.opts" "$work/source.opts"
 	eval "$out"
+	# The password, and a private key given as data, in unlinked files
+	# held open on fds 4 and 5: libpq reads them through /proc/self/fd,
+	# and they are gone with the last process that holds them, however
+	# it ends.
+	if [ -n "${PGPASSFILE:-}" ] && [ -f "$PGPASSFILE" ]; then
+		exec 4<"$PGPASSFILE"
+		rm -f "$PGPASSFILE"
+		PGPASSFILE=/proc/self/fd/4
+	fi
+	case ${PGSSLKEY:-} in
+	"${PLAKAR_PG_TMPDIR:-/nonexistent}"/*)
+		exec 5<"$PGSSLKEY"
+		rm -f "$PGSSLKEY"
+		PGSSLKEY=/proc/self/fd/5 ;;
+	esac
 	pg_basebackup=$(pgtool pg_basebackup)
 	# Its version, once: for the preflight and for pgmeta.
 	client=$("$pg_basebackup" --version) ||
@@ -340,12 +367,12 @@ backup() {
 	# pg_basebackup | tarsplit, each waited for by its own pid, its
 	# stderr both shown and kept for what went wrong.
 	mkfifo "$work/tar" "$work/bb.stderr"
-	tee "$work/bb.err" <"$work/bb.stderr" >&2 &
+	guarded tee "$work/bb.err" <"$work/bb.stderr" >&2 &
 	tee_pid=$!
-	"$pg_basebackup" "$@" >"$work/tar" 2>"$work/bb.stderr" &
+	guarded "$pg_basebackup" "$@" >"$work/tar" 2>"$work/bb.stderr" &
 	bb_pid=$!
 	since=$(fresh_since)
-	tarsplit $wal_flag -r "$data_mode" -f "$since" -m "$work/manifest.json" \
+	guarded tarsplit $wal_flag -r "$data_mode" -f "$since" -m "$work/manifest.json" \
 		-e "$work/end" <"$work/tar" 2>"$work/ts.err" &
 	ts_pid=$!
 	ts_status=0
@@ -358,9 +385,11 @@ backup() {
 	tee_pid=
 	cat "$work/ts.err" >&2
 
+	# Whoever reads the frames went away: nothing else matters then.
+	[ "$ts_status" -ne 141 ] ||
+		die "$EX_INTERRUPTED" "interrupted: the reader of the frames went away"
 	# tarsplit stopped first: pg_basebackup only died of the closed pipe.
-	if [ "$ts_status" -ne 0 ] && [ "$ts_status" -ne 141 ] &&
-		[ "$bb_status" -eq 141 ]; then
+	if [ "$ts_status" -ne 0 ] && [ "$bb_status" -eq 141 ]; then
 		case $ts_status in
 		2) die "$EX_VERIFY" "the backup does not match its backup_manifest: $(first_error "$work/ts.err")" ;;
 		*) die "$EX_BASEBACKUP" "$(first_error "$work/ts.err")" ;;
@@ -387,7 +416,6 @@ backup() {
 	case $ts_status in
 	0) ;;
 	2) die "$EX_VERIFY" "the backup does not match its backup_manifest" ;;
-	141) die "$EX_INTERRUPTED" "interrupted: the reader of the frames went away" ;;
 	*) die "$EX_BASEBACKUP" "the tar stream from pg_basebackup was broken" ;;
 	esac
 	cat "$work/end"

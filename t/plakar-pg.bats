@@ -111,9 +111,11 @@ restore_and_start() {
 	assert_equal "$(last_type victim.frames)" error
 }
 
-@test "the consumer closes the pipe early: non-zero, nothing left running" {
-	run bash -c "plakar-pg backup '$LOC' host='$PGHOST' max_rate=4M | head -c 100000 > /dev/null; echo \${PIPESTATUS[0]}"
-	[ "$(tail -n 1 <<<"$output")" != 0 ]
+@test "the consumer closes the pipe early: exit 6, the reader went away, nothing left running" {
+	run bash -c "plakar-pg backup '$LOC' host='$PGHOST' max_rate=4M 2>err | head -c 100000 > /dev/null; echo \${PIPESTATUS[0]}"
+	assert_equal "$(tail -n 1 <<<"$output")" 6
+	run -0 tail -n 1 err
+	assert_output "plakar-pg: interrupted: the reader of the frames went away"
 	sleep 1
 	# a pg_basebackup still running would hold a WAL sender of this server
 	run -0 psql -tAXc "SELECT count(*) FROM pg_stat_replication"
@@ -219,5 +221,45 @@ restore_and_start() {
 	assert_output 0
 	[[ $stderr != *"$secret"* ]]
 	run -0 find "$TMPDIR" -mindepth 1
+	assert_output ''
+}
+
+@test "stderr closed too (2>&1 | head): the cleanup still runs, exit 6, no file left" {
+	export TMPDIR=$BATS_TEST_TMPDIR/tmp
+	mkdir "$TMPDIR"
+	run bash -c "plakar-pg backup '$LOC' host='$PGHOST' max_rate=4M 2>&1 | head -c 1000 > /dev/null; echo \${PIPESTATUS[0]}"
+	assert_equal "$(tail -n 1 <<<"$output")" 6
+	sleep 1
+	run -0 find "$TMPDIR" -mindepth 1
+	assert_output ''
+	run -0 psql -tAXc "SELECT (SELECT count(*) FROM pg_stat_replication), (SELECT count(*) FROM pg_replication_slots)"
+	assert_output '0|0'
+}
+
+@test "the wrapper SIGKILLed: everything it started stops within seconds; the password was never in a named file" {
+	export TMPDIR=$BATS_TEST_TMPDIR/tmp
+	mkdir "$TMPDIR"
+	psql -qX -c "CREATE ROLE killpw LOGIN REPLICATION PASSWORD 'kill-pw-31337'"
+	plakar-pg backup "postgres+bin://killpw:kill-pw-31337@localhost" host="$PGHOST" max_rate=2M >/dev/null 2>&1 &
+	pid=$!
+	for _ in $(seq 100); do
+		[ "$(psql -tAXc 'SELECT count(*) FROM pg_stat_replication')" = 1 ] && break
+		sleep 0.1
+	done
+	# while it runs: the password in no file that has a name
+	run grep -rl kill-pw-31337 "$TMPDIR"
+	assert_output ''
+	kill -9 "$pid"
+	for _ in $(seq 100); do
+		[ "$(psql -tAXc 'SELECT (SELECT count(*) FROM pg_stat_replication) + (SELECT count(*) FROM pg_replication_slots)')" = 0 ] &&
+			! pgrep -f -- "-f [0-9]+ -m $TMPDIR" >/dev/null && break
+		sleep 0.1
+	done
+	psql -qX -c "DROP ROLE killpw"
+	run -0 psql -tAXc "SELECT (SELECT count(*) FROM pg_stat_replication), (SELECT count(*) FROM pg_replication_slots)"
+	assert_output '0|0'
+	run pgrep -af "$TMPDIR"
+	assert_output ''
+	run grep -rl kill-pw-31337 "$TMPDIR"
 	assert_output ''
 }
