@@ -181,8 +181,24 @@ init_message(void *arg, struct grpc_call *c, const uint8_t *p, size_t n)
 		    "no location");
 		return;
 	}
-	for (i = 0; i < req->n_config; i++)
-		append_config(&cfg, req->config[i]->key, req->config[i]->value);
+	/* Only PEM text may span lines: pgpass and backup_label may not. */
+	for (i = 0; i < req->n_config; i++) {
+		const char *k = req->config[i]->key;
+		size_t kl = strlen(k);
+
+		if (strchr(req->config[i]->value, '\n') != NULL &&
+		    (kl < 5 || strcmp(k + kl - 5, "_data") != 0)) {
+			char msg[256];
+
+			snprintf(msg, sizeof(msg), "%.100s: a value may not hold "
+			    "a newline", k);
+			importer__init_request__free_unpacked(req, NULL);
+			buf_free(&cfg);
+			grpc_finish(c, GRPC_INVALID_ARGUMENT, msg);
+			return;
+		}
+		append_config(&cfg, k, req->config[i]->value);
+	}
 	importer__init_request__free_unpacked(req, NULL);
 	buf_append(&cfg, "", 1);
 	forget_config(s);

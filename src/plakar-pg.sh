@@ -108,15 +108,22 @@ interrupted() {
 	exit "$EX_INTERRUPTED"
 }
 
-# plakar source show: a source's options as key=value lines.
+# A Plakar source's options, from plakar source show -json -secrets: in
+# memory and pipes only, never a file.
 source_options() {
 	command -v plakar >/dev/null 2>&1 ||
 		die "$EX_USAGE" "$1: not a postgres+bin:// location, and plakar is not installed to look it up as a source"
-	plakar source show -secrets "$1" >"$work/source.yaml" 2>"$work/source.err" ||
+	json=$(plakar source show -json -secrets "$1" 2>"$work/source.err") ||
 		die "$EX_USAGE" "$1: plakar source show failed: $(first_error "$work/source.err")"
-	# A flat YAML map under the source's name: "  key: value".
-	sed -n -e "s/^[[:space:]]\{1,\}\([a-z_]*\):[[:space:]]*['\"]\{0,1\}\([^'\"]*\)['\"]\{0,1\}[[:space:]]*\$/\1=\2/p" \
-		"$work/source.yaml"
+	lines=$(printf '%s\n' "$json" | jq -r --arg n "$1" '
+		(.[$n] // error("no such source")) | to_entries[] |
+		(.value | tostring) as $v |
+		if $v | test("\n") then error("\(.key): a value may not hold a newline")
+		else "\(.key)=\($v)" end' 2>"$work/jq.err") ||
+		die "$EX_USAGE" "$1: $(sed -n 's/^jq: error ([^)]*): //p' "$work/jq.err")"
+	take_options <<-EOF
+		$lines
+	EOF
 }
 
 preflight() {
@@ -234,8 +241,17 @@ backup_option() {
 	case $1 in
 	checkpoint=fast|checkpoint=spread) checkpoint=${1#*=} ;;
 	checkpoint=*) die "$EX_USAGE" "checkpoint: fast or spread" ;;
-	label=*) label=${1#*=} ;;
-	max_rate=*) max_rate=${1#*=} ;;
+	label=*)
+		label=${1#*=}
+		# the server's limit (MAXPGPATH)
+		[ "$(printf '%s' "$label" | wc -c)" -le 1024 ] ||
+			die "$EX_USAGE" "label: longer than the server's 1024 bytes" ;;
+	max_rate=*)
+		max_rate=${1#*=}
+		case $max_rate in
+		'' | *[!0-9kM]* | *[kM]*[0-9kM]* | [kM]*)
+			die "$EX_USAGE" "max_rate: a number of kB/s, or with k or M (32M)" ;;
+		esac ;;
 	progress=auto|progress=on|progress=off) progress=${1#*=} ;;
 	progress=*) die "$EX_USAGE" "progress: auto, on or off" ;;
 	wal_method=fetch|wal_method=none) wal_method=${1#*=} ;;
@@ -246,11 +262,22 @@ backup_option() {
 	esac
 }
 
-# Lines of key=value on stdin: backup options set, the others kept for
-# uriparse.
+nl='
+'
+# One key=value: a backup option is set, a connection one kept for
+# uriparse.  No value may hold a newline: pgpass, backup_label and these
+# lines are line formats.
+add_option() {
+	case $1 in
+	*"$nl"*) die "$EX_USAGE" "${1%%=*}: a value may not hold a newline" ;;
+	esac
+	backup_option "$1" || conn_opts=$conn_opts$1$nl
+}
+
+# Lines of key=value on stdin.
 take_options() {
 	while IFS= read -r line || [ -n "$line" ]; do
-		backup_option "$line" || printf '%s\n' "$line" >>"$work/conn.opts"
+		[ -z "$line" ] || add_option "$line"
 	done
 }
 
@@ -286,30 +313,35 @@ connect_options() {
 	trap cleanup EXIT
 	trap interrupted HUP INT TERM
 
-	# Every connection option goes to uriparse on its stdin, from a
-	# 0600 file: none needs to be on a command line.
-	: >"$work/conn.opts"
+	# Every connection option goes to uriparse on its stdin, from memory
+	# through a here-document: none is on a command line or in a file.
+	conn_opts=
 	case $location in
 	'' | *://*) ;;
-	*) source_options "$location" >"$work/source.opts"
-	   take_options <"$work/source.opts"
+	*) source_options "$location"
 	   location='' ;;
 	esac
-	[ -z "$location" ] || printf 'location=%s\n' "$location" >>"$work/conn.opts"
+	[ -z "$location" ] || add_option "location=$location"
 	for arg; do
-		backup_option "$arg" || printf '%s\n' "$arg" >>"$work/conn.opts"
+		add_option "$arg"
 	done
 	[ -z "$from_stdin" ] || take_options
 	if [ -n "${json_only:-}" ]; then
-		TMPDIR=$work uriparse -i -j <"$work/conn.opts" || exit "$EX_USAGE"
+		TMPDIR=$work uriparse -i -j <<-EOF || exit "$EX_USAGE"
+			$conn_opts
+		EOF
 		exit 0
 	fi
 	if [ -n "${want_json:-}" ]; then
-		TMPDIR=$work uriparse -i -j <"$work/conn.opts" >"$work/options.json" ||
-			exit "$EX_USAGE"
+		TMPDIR=$work uriparse -i -j >"$work/options.json" <<-EOF || exit "$EX_USAGE"
+			$conn_opts
+		EOF
 	fi
-	out=$(TMPDIR=$work uriparse -i <"$work/conn.opts") || exit "$EX_USAGE"
-	rm -f "$work/conn.opts" "$work/source.opts"
+	out=$(TMPDIR=$work uriparse -i <<-EOF
+		$conn_opts
+	EOF
+	) || exit "$EX_USAGE"
+	conn_opts=
 	eval "$out"
 	# The password, and a private key given as data, in unlinked files
 	# held open on fds 4 and 5: libpq reads them through /proc/self/fd,

@@ -237,5 +237,5 @@ example() {
 @test "the service without HTTP/2: t/importer_test feeds it requests and reads what it queues" {
 	run -0 --separate-stderr "$PLAKAR_PG_BIN/importer_test" "$PLAKAR_PG_BIN"
 	refute_output --partial "not ok"
-	assert_line "12 passed, 0 failed"
+	assert_line "13 passed, 0 failed"
 }

@@ -357,6 +357,25 @@ main(int argc, char *argv[])
 	call_unary(s, "/importer.Importer/Init", &c, NULL);
 	expect(c.status == GRPC_INVALID_ARGUMENT,
 	    "Init without a location: INVALID_ARGUMENT (%s)", c.message);
+	{
+		Importer__InitRequest req = IMPORTER__INIT_REQUEST__INIT;
+		Importer__InitRequest__ConfigEntry e[2] = {
+			IMPORTER__INIT_REQUEST__CONFIG_ENTRY__INIT,
+			IMPORTER__INIT_REQUEST__CONFIG_ENTRY__INIT
+		};
+		Importer__InitRequest__ConfigEntry *ep[2] = { &e[0], &e[1] };
+
+		e[0].key = "location";
+		e[0].value = "postgres+bin://h";
+		e[1].key = "label";
+		e[1].value = "x\nSTART TIMELINE: 7";
+		req.n_config = 2;
+		req.config = ep;
+		call_unary(s, "/importer.Importer/Init", &c, &req.base);
+		expect(c.status == GRPC_INVALID_ARGUMENT &&
+		    strcmp(c.message, "label: a value may not hold a newline") == 0,
+		    "a newline in a value: INVALID_ARGUMENT (%s)", c.message);
+	}
 	call_unary(s, "/importer.Importer/Open", &c, NULL);
 	expect(c.status == GRPC_INVALID_ARGUMENT,
 	    "an empty OpenRequest: INVALID_ARGUMENT (%s)", c.message);

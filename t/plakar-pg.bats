@@ -186,24 +186,34 @@ restore_and_start() {
 	assert_equal "$(stat -c %a empty)" 700
 }
 
-@test "a Plakar source name as the location, looked up with plakar source show" {
-	# plakar itself is not in Debian: a stand-in prints a source the way
-	# plakar-pg(1) says it reads one (a flat YAML map under its name).
-	mkdir fakebin
-	cat > fakebin/plakar <<-FAKE
-		#!/bin/sh
-		[ "\$*" = "source show -secrets mypg" ] || { echo "no such source: \$*" >&2; exit 1; }
-		printf 'mypg:\n    location: "postgres+bin://postgres@localhost"\n    host: %s\n    label: from-plakar\n' '$PGHOST'
-	FAKE
-	chmod +x fakebin/plakar
-	run -0 env PATH="$PWD/fakebin:$PATH" plakar-pg options mypg
-	assert_output --partial "\"host\":\"$PGHOST\""
-	run -0 env PATH="$PWD/fakebin:$PATH" sh -c 'plakar-pg backup mypg > named.frames'
+@test "a Plakar source name as the location: plakar source show -json -secrets, with hostile values intact" {
+	load plakar
+	plakar_env "$BATS_TEST_TMPDIR/plakar"
+	# the role's password, as Plakar stores it: every quoting hazard
+	pw='a "b" '\''c'\'' \d $(touch /tmp/pwned) `x` e f'
+	psql -qX -v pw="$pw" <<<"CREATE ROLE hostile LOGIN REPLICATION PASSWORD :'pw'"
+	plakar source add mypg "postgres+bin://hostile@localhost" host="$PGHOST" "password=$pw" \
+		"label=it's \"$(printf 'q')\" \$(x)"
+	run -0 plakar-pg options mypg
+	assert_equal "$(jq -r .host <<<"$output")" "$PGHOST"
+	assert_equal "$(jq -r .username <<<"$output")" hostile
+	# the label reaches backup_label as given; the password lets it in
+	run -0 sh -c 'plakar-pg backup mypg > named.frames'
 	assert_equal "$(last_type named.frames)" end
-	run -1 --separate-stderr env PATH="$PWD/fakebin:$PATH" plakar-pg backup nosuch
-	assert_equal "$stderr" "plakar-pg: nosuch: plakar source show failed: no such source: source show -secrets nosuch"
+	run -0 sh -c "tarjoin < named.frames | tar -xOf - backup_label"
+	assert_line "LABEL: it's \"q\" \$(x)"
+	[ ! -e /tmp/pwned ]
+	psql -qX -c "DROP ROLE hostile"
+	# a value with a newline is a bad option, refused before connecting
+	plakar source add nl "postgres+bin://postgres@localhost" "label=a
+START TIMELINE: 7"
+	run -1 --separate-stderr plakar-pg backup nl
+	assert_equal "$stderr" "plakar-pg: nl: label: a value may not hold a newline"
+	run -1 --separate-stderr plakar-pg backup nosuch
+	assert_regex "$stderr" "^plakar-pg: nosuch: "
 	run -1 --separate-stderr env PATH=/usr/bin:/bin "$PLAKAR_PG_BIN/plakar-pg" backup mypg
 	assert_equal "$stderr" "plakar-pg: mypg: not a postgres+bin:// location, and plakar is not installed to look it up as a source"
+	plakar_stop
 }
 
 @test "a password: never in any argv, never on stderr, no file left behind" {
