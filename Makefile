@@ -180,7 +180,7 @@ lint:
 	shellcheck -s bash -x t/*.bash share/*.bash
 	sh share/include-cycles.sh
 
-bench: all
+bench: all tools
 	PLAKAR_PG_BIN=$(CURDIR)/$(OUT) bash share/bench.bash
 
 install: all

@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # make bench: the cost of each layer, measured side by side in one run on
 # a cluster of about 1 GB (pgbench scale 65; BENCH_SCALE to change it):
-# tarsplit, the wrapper and the gRPC path against pg_basebackup alone, and
-# pgmeta against pg_dump --schema-only.
+# tarsplit and the wrapper against pg_basebackup alone; through the real
+# Plakar, our importer against Plakar's filesystem importer and, on the
+# second backup, against pg_basebackup alone; pgmeta against pg_dump
+# --schema-only.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 # shellcheck source=t/pg.bash
@@ -38,21 +40,8 @@ median() {
 	printf '%s\n' ${times[$1]} | sort -g | awk '{ v[NR] = $1 } END {
 		print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'
 }
-# The gRPC path: the importer behind a Unix socket, a Python client that
-# reads every record and its content, as Plakar would.
-/usr/bin/python3 -m grpc_tools.protoc -I share/proto --python_out="$T" \
-	--grpc_python_out="$T" connectors.proto importer.proto importer_service.proto
-grpc_backup() {
-	rm -f "$T/imp.sock"
-	socat "UNIX-LISTEN:$T/imp.sock" "EXEC:$PLAKAR_PG_BIN/plakar-pg-importer" 2>/dev/null &
-	while [ ! -S "$T/imp.sock" ]; do sleep 0.05; done
-	/usr/bin/python3 t/grpc_client.py "$T" "$T/imp.sock" read \
-		"{\"location\": \"postgres+bin://postgres@localhost\", \"host\": \"$PGHOST\"}" >/dev/null
-	wait
-}
 for _ in $(seq "$rounds"); do
 	run wrapper bash -c "plakar-pg backup postgres+bin://postgres@localhost host=$PGHOST > /dev/null"
-	run grpc grpc_backup
 	run alone bash -c "$(declare -f bb); bb > /dev/null"
 	run cat bash -c "$(declare -f bb); bb | cat > /dev/null"
 	run noverify bash -c "$(declare -f bb); bb | tarsplit -n > /dev/null"
@@ -61,18 +50,6 @@ done
 
 # Peak memory in a run of its own, so that /usr/bin/time weighs on no timing.
 bb | /usr/bin/time -f %M -o "$T/rss" tarsplit -w > /dev/null
-
-# Where the gRPC path's time goes: CPU of the plugin against the client's.
-rm -f "$T/imp.sock"
-printf '#!/bin/sh\nexec /usr/bin/time -o %s -f "%%U %%S" %s\n' "$T/importer.cpu" \
-	"$PLAKAR_PG_BIN/plakar-pg-importer" > "$T/importer.sh"
-chmod +x "$T/importer.sh"
-socat "UNIX-LISTEN:$T/imp.sock" "EXEC:$T/importer.sh" 2>/dev/null &
-while [ ! -S "$T/imp.sock" ]; do sleep 0.05; done
-/usr/bin/time -o "$T/client.cpu" -f '%U %S' /usr/bin/python3 t/grpc_client.py "$T" "$T/imp.sock" read \
-	"{\"location\": \"postgres+bin://postgres@localhost\", \"host\": \"$PGHOST\"}" >/dev/null
-wait
-cpu() { awk '{ printf "%.2f", $1 + $2 }' "$1"; }
 
 ratio() { echo "scale=3; $(median "$1") / $(median "$2")" | bc -l; }
 echo "bench: medians of $rounds runs"
@@ -83,8 +60,84 @@ printf '| tarsplit (verifying)  / alone        %s   (goal <= 1.10)\n' "$(ratio v
 printf '| tarsplit verifying    / -n           %s\n' "$(ratio verify noverify)"
 printf 'tarsplit peak RSS                      %s KiB   (goal <= 16384)\n' "$(cat "$T/rss")"
 printf 'plakar-pg backup        / alone        %s   (goal <= 1.15)\n' "$(ratio wrapper alone)"
-printf 'gRPC path               / plakar-pg    %s   (goal <= 1.25)\n' "$(ratio grpc wrapper)"
-printf '  CPU seconds: plakar-pg-importer %s, the Python test client %s\n' "$(cpu "$T/importer.cpu")" "$(cpu "$T/client.cpu")"
+
+# Through the real Plakar, same store settings (the defaults) for both:
+# our importer's first backup against Plakar's own filesystem importer on
+# a plain copy of the same data directory (the ingest limit for these
+# bytes), and the second backup of the idle cluster against the floor of
+# any physical stream, pg_basebackup alone.
+# shellcheck source=t/plakar.bash
+source t/plakar.bash
+plakar_env "$T/plakar"
+plakar_package "$T"
+plakar pkg add "$PTAR" >/dev/null
+plakar source add mypg postgres+bin://postgres@localhost host="$PGHOST"
+cp -a "$T/src/data" "$T/copy"
+rm -f "$T/copy/postmaster.pid"
+
+# CPU seconds of each process of a backup, by name, from samples of
+# /proc taken while it runs (the last sample of each process counts).
+cpu_sampler() {
+	local out=$1 p name
+	while :; do
+		for p in $(pgrep -f 'plakar at|plakar-pg-importer$|plakar-pg backup|tarsplit -w|pg_basebackup -D -|walsender'); do
+			name=$(cat "/proc/$p/comm" 2>/dev/null) || continue
+			case $(tr '\0' ' ' < "/proc/$p/cmdline" 2>/dev/null) in
+			*walsender*) name=walsender ;;
+			*"plakar-pg backup"*) name=plakar-pg ;;
+			esac
+			awk -v p="$p" -v n="$name" '{ print p, n, $14 + $15 }' "/proc/$p/stat" 2>/dev/null
+		done >> "$out"
+		sleep 0.1
+	done
+}
+cpu_report() {
+	awk '{ last[$1] = $3; name[$1] = $2 } END {
+		for (p in last) sum[name[p]] += last[p]
+		for (n in sum) printf "  %s %.2f s", n, sum[n] / 100; print "" }' "$1"
+}
+# The importer's peak RSS: its VmHWM, read until it ends.
+rss_sampler() {
+	local out=$1 p
+	while :; do
+		for p in $(pgrep -f 'plakar-pg-importer$'); do
+			awk '/^VmHWM/ { print $2 }' "/proc/$p/status" 2>/dev/null
+		done >> "$out"
+		sleep 0.05
+	done
+}
+for r in $(seq "$rounds"); do
+	rm -rf "$T/store" "$T/fsstore"
+	plakar at "$T/store" create -plaintext >/dev/null
+	plakar at "$T/fsstore" create -plaintext >/dev/null
+	psql -qXc CHECKPOINT
+	if [ "$r" = 1 ]; then
+		cpu_sampler "$T/cpu.first" & sampler=$!
+		rss_sampler "$T/importer.rss" & rsampler=$!
+	fi
+	run plakar1 sh -c "plakar at '$T/store' backup @mypg > /dev/null 2>&1"
+	if [ "$r" = 1 ]; then
+		kill "$sampler" "$rsampler"
+		wait "$sampler" "$rsampler" 2>/dev/null || true
+	fi
+	run plakardir sh -c "plakar at '$T/fsstore' backup '$T/copy' > /dev/null 2>&1"
+	sleep 2
+	[ "$r" != 1 ] || { cpu_sampler "$T/cpu.second" & sampler=$!; }
+	run plakar2 sh -c "plakar at '$T/store' backup @mypg > /dev/null 2> '$T/second.err'"
+	[ "$r" != 1 ] || { kill "$sampler"; wait "$sampler" 2>/dev/null || true; }
+	run alone2 bash -c "$(declare -f bb); bb > /dev/null"
+done
+plakar_stop
+echo "bench: through Plakar $(plakar version 2>/dev/null | head -n 1), medians of $rounds runs"
+printf 'plakar backup @mypg, first            %6.2f s\n' "$(median plakar1)"
+printf 'plakar backup DIR (a copy)            %6.2f s\n' "$(median plakardir)"
+printf '  @mypg / DIR                          %s   (goal <= 1.10)\n' "$(ratio plakar1 plakardir)"
+printf 'plakar backup @mypg, second, idle     %6.2f s\n' "$(median plakar2)"
+printf '  second / pg_basebackup alone         %s   (goal <= 1.5)\n' "$(ratio plakar2 alone2)"
+printf '  %s\n' "$(grep -o '[0-9]* files, [0-9]* of them taken from.*' "$T/second.err" | tail -n 1)"
+printf 'plakar-pg-importer peak RSS           %s KiB   (goal <= 32768)\n' "$(sort -n "$T/importer.rss" | tail -n 1)"
+printf 'CPU, first backup: %s\n' "$(cpu_report "$T/cpu.first")"
+printf 'CPU, second backup:%s\n' "$(cpu_report "$T/cpu.second")"
 
 # pgmeta: 10 000 relations over four databases, against pg_dump
 # --schema-only of the same databases, in the same run.

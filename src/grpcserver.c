@@ -173,11 +173,8 @@ grpc_send(struct grpc_call *c, size_t n)
 	respond(c);
 	buf_reserve(&c->out, n + 5);
 	p = c->out.p + c->out.len;
-	p[0] = 0;
-	p[1] = (uint8_t)(n >> 24);
-	p[2] = (uint8_t)(n >> 16);
-	p[3] = (uint8_t)(n >> 8);
-	p[4] = (uint8_t)n;
+	p[0] = 0;	/* not compressed */
+	be32_put(p + 1, (uint32_t)n);
 	c->out.len += n + 5;
 	call_wake(c);
 	return p + 5;

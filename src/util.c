@@ -129,6 +129,15 @@ xstrdup(const char *s)
 }
 
 void
+be32_put(unsigned char *p, uint32_t n)
+{
+	p[0] = (unsigned char)(n >> 24);
+	p[1] = (unsigned char)(n >> 16);
+	p[2] = (unsigned char)(n >> 8);
+	p[3] = (unsigned char)n;
+}
+
+void
 buf_reserve(struct buf *b, size_t n)
 {
 	if (b->off > 0 && b->off == b->len)

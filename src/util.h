@@ -14,6 +14,9 @@
 /* Write all of buf to fd; -1 with errno set on failure. */
 int	write_all(int, const void *, size_t);
 
+/* n as 4 big-endian bytes at p. */
+void	be32_put(unsigned char *, uint32_t);
+
 /* Lower-case hex of n bytes into out (2n+1 bytes). */
 void	hex_encode(const void *, size_t, char *);
 /* Decode hex into out (len/2 bytes); -1 when not even-length hex. */

@@ -39,11 +39,8 @@ grpc_send(struct grpc_call *c, size_t n)
 
 	buf_reserve(&c->out, n + 5);
 	p = c->out.p + c->out.len;
-	p[0] = 0;
-	p[1] = (uint8_t)(n >> 24);
-	p[2] = (uint8_t)(n >> 16);
-	p[3] = (uint8_t)(n >> 8);
-	p[4] = (uint8_t)n;
+	p[0] = 0;	/* not compressed */
+	be32_put(p + 1, (uint32_t)n);
 	c->out.len += n + 5;
 	return p + 5;
 }
@@ -75,6 +72,7 @@ grpc_call_path(const struct grpc_call *c)
 
 static int passed, failed;
 static char dir[] = "/tmp/importer_test.XXXXXX";
+static char *tmpdir;
 
 static void
 expect(int ok, const char *fmt, ...)
@@ -164,23 +162,31 @@ call_unary(struct importer *s, const char *name, struct grpc_call *c,
 	free(b);
 }
 
+/* Init with these key, value pairs (NULL-terminated). */
 static void
-init(struct importer *s, struct grpc_call *c, const char *host)
+init(struct importer *s, struct grpc_call *c, ...)
 {
 	Importer__InitRequest req = IMPORTER__INIT_REQUEST__INIT;
-	Importer__InitRequest__ConfigEntry e[2] = {
-		IMPORTER__INIT_REQUEST__CONFIG_ENTRY__INIT,
-		IMPORTER__INIT_REQUEST__CONFIG_ENTRY__INIT
-	};
-	Importer__InitRequest__ConfigEntry *ep[2] = { &e[0], &e[1] };
+	Importer__InitRequest__ConfigEntry e[8], *ep[8];
+	va_list ap;
+	size_t n = 0;
 
-	e[0].key = "location";
-	e[0].value = "postgres+bin://u@db.example.com:6543";
-	e[1].key = "host";
-	e[1].value = (char *)host;
-	req.n_config = 2;
+	va_start(ap, c);
+	while (n < 8 && (e[n].key = va_arg(ap, char *)) != NULL) {
+		Importer__InitRequest__ConfigEntry init =
+		    IMPORTER__INIT_REQUEST__CONFIG_ENTRY__INIT;
+		char *key = e[n].key;
+
+		e[n] = init;
+		e[n].key = key;
+		e[n].value = va_arg(ap, char *);
+		ep[n] = &e[n];
+		n++;
+	}
+	va_end(ap);
+	req.n_config = n;
 	req.config = ep;
-	call_unary(s, "/importer.Importer/Init", c, &req.base);
+	call_unary(s, "/importer.Importer/Init", c, n > 0 ? &req.base : NULL);
 }
 
 /* A plakar-pg that writes frames and exits with status. */
@@ -294,13 +300,37 @@ import(struct importer *s, struct grpc_call *imp, struct buf *log)
 	m->on_close(s, imp);
 }
 
+/*
+ * One frame stream, as a scripted plakar-pg writes it and exits with
+ * status, imported: the paths, contents and end into log, the Import's
+ * status into imp.
+ */
+static void
+import_case(const char *name, const char *frames, const char *errline,
+    int status, struct grpc_call *imp, struct buf *log)
+{
+	struct importer *s;
+	struct grpc_call c;
+
+	buf_free(log);
+	buf_free(&imp->out);
+	s = importer_new(script(name, frames, errline, status), tmpdir);
+	init(s, &c, "location", "postgres+bin://h", NULL);
+	buf_free(&c.out);
+	import(s, imp, log);
+	importer_free(s);
+}
+
+#define BEGIN	"{\"type\":\"begin\",\"version\":1,\"producer\":\"t\"}\n"
+
 int
 main(int argc, char *argv[])
 {
-	char *wrapper, *tmp;
+	char *wrapper;
 	struct importer *s;
-	struct grpc_call c, imp;
+	struct grpc_call c, imp = { 0 };
 	struct buf log = { 0 };
+	Importer__InitResponse *r;
 	const uint8_t *p;
 	size_t n;
 
@@ -308,177 +338,108 @@ main(int argc, char *argv[])
 		fprintf(stderr, "usage: importer_test PLAKAR_PG_BIN\n");
 		return 1;
 	}
-	if (mkdtemp(dir) == NULL || asprintf(&tmp, "%s/tmp", dir) == -1 ||
-	    mkdir(tmp, 0700) == -1 ||
+	if (mkdtemp(dir) == NULL || asprintf(&tmpdir, "%s/tmp", dir) == -1 ||
+	    mkdir(tmpdir, 0700) == -1 ||
 	    asprintf(&wrapper, "%s/plakar-pg", argv[1]) == -1)
 		abort();
 
 	/* Init answers what the wrapper's check printed. */
-	s = importer_new(script("check", "", NULL, 0), tmp);
+	s = importer_new(script("check", "", NULL, 0), tmpdir);
 	call_unary(s, "/importer.Importer/Ping", &c, NULL);
 	expect(c.finished && c.status == GRPC_FAILED_PRECONDITION,
 	    "Ping before Init: FAILED_PRECONDITION (%d %s)", c.status,
 	    c.message);
-	init(s, &c, "/run/pg");
+	init(s, &c, "location", "postgres+bin://u@db.example.com:6543",
+	    "host", "/run/pg", NULL);
 	p = next_reply(&c, &n);
-	{
-		Importer__InitResponse *r = p != NULL ?
-		    importer__init_response__unpack(NULL, n, p) : NULL;
-
-		expect(c.status == GRPC_OK && r != NULL &&
-		    strcmp(r->origin, "/run/pg:6543") == 0 &&
-		    strcmp(r->type, "postgres+bin") == 0 &&
-		    strcmp(r->root, "/") == 0 && r->flags == 12,
-		    "Init: origin host:port, type, root /, flags 12 (%s)",
-		    r != NULL ? r->origin : c.message);
-		importer__init_response__free_unpacked(r, NULL);
-	}
+	r = p != NULL ? importer__init_response__unpack(NULL, n, p) : NULL;
+	expect(c.status == GRPC_OK && r != NULL &&
+	    strcmp(r->origin, "/run/pg:6543") == 0 &&
+	    strcmp(r->type, "postgres+bin") == 0 &&
+	    strcmp(r->root, "/") == 0 && r->flags == 12,
+	    "Init: origin host:port, type, root /, flags 12 (%s)",
+	    r != NULL ? r->origin : c.message);
+	importer__init_response__free_unpacked(r, NULL);
 	buf_free(&c.out);
 	importer_free(s);
 
 	/* The real wrapper refuses bad options before it connects. */
-	s = importer_new(wrapper, tmp);
-	{
-		Importer__InitRequest req = IMPORTER__INIT_REQUEST__INIT;
-		Importer__InitRequest__ConfigEntry e =
-		    IMPORTER__INIT_REQUEST__CONFIG_ENTRY__INIT;
-		Importer__InitRequest__ConfigEntry *ep = &e;
-
-		e.key = "location";
-		e.value = "postgres+bin://h/db";
-		req.n_config = 1;
-		req.config = &ep;
-		call_unary(s, "/importer.Importer/Init", &c, &req.base);
-		expect(c.status == GRPC_INVALID_ARGUMENT &&
-		    strstr(c.message, "a subpath is not allowed") != NULL,
-		    "Init with a subpath: INVALID_ARGUMENT, uriparse's line "
-		    "(%s)", c.message);
-	}
-	call_unary(s, "/importer.Importer/Init", &c, NULL);
+	s = importer_new(wrapper, tmpdir);
+	init(s, &c, "location", "postgres+bin://h/db", NULL);
+	expect(c.status == GRPC_INVALID_ARGUMENT &&
+	    strstr(c.message, "a subpath is not allowed") != NULL,
+	    "Init with a subpath: INVALID_ARGUMENT, uriparse's line (%s)",
+	    c.message);
+	init(s, &c, NULL);
 	expect(c.status == GRPC_INVALID_ARGUMENT,
 	    "Init without a location: INVALID_ARGUMENT (%s)", c.message);
-	{
-		Importer__InitRequest req = IMPORTER__INIT_REQUEST__INIT;
-		Importer__InitRequest__ConfigEntry e[2] = {
-			IMPORTER__INIT_REQUEST__CONFIG_ENTRY__INIT,
-			IMPORTER__INIT_REQUEST__CONFIG_ENTRY__INIT
-		};
-		Importer__InitRequest__ConfigEntry *ep[2] = { &e[0], &e[1] };
-
-		e[0].key = "location";
-		e[0].value = "postgres+bin://h";
-		e[1].key = "label";
-		e[1].value = "x\nSTART TIMELINE: 7";
-		req.n_config = 2;
-		req.config = ep;
-		call_unary(s, "/importer.Importer/Init", &c, &req.base);
-		expect(c.status == GRPC_INVALID_ARGUMENT &&
-		    strcmp(c.message, "label: a value may not hold a newline") == 0,
-		    "a newline in a value: INVALID_ARGUMENT (%s)", c.message);
-	}
+	init(s, &c, "location", "postgres+bin://h", "label",
+	    "x\nSTART TIMELINE: 7", NULL);
+	expect(c.status == GRPC_INVALID_ARGUMENT &&
+	    strcmp(c.message, "label: a value may not hold a newline") == 0,
+	    "a newline in a value: INVALID_ARGUMENT (%s)", c.message);
 	call_unary(s, "/importer.Importer/Open", &c, NULL);
 	expect(c.status == GRPC_INVALID_ARGUMENT,
 	    "an empty OpenRequest: INVALID_ARGUMENT (%s)", c.message);
 	importer_free(s);
 
-	/* A whole stream: every record, its content, finished. */
-	s = importer_new(script("good", GOOD, NULL, 0), tmp);
-	init(s, &c, "h");
-	import(s, &imp, &log);
+	import_case("good", GOOD, NULL, 0, &imp, &log);
 	expect(strcmp((char *)log.p, "/;/base;/PG_VERSION=15\n;"
 	    "finished;") == 0 && imp.status == GRPC_OK,
 	    "a whole stream: each record at the snapshot's root, its "
 	    "content, finished, OK (%s)", (char *)log.p);
-	buf_free(&log);
-	buf_free(&imp.out);
-	call_unary(s, "/importer.Importer/Open", &c, NULL);
-	importer_free(s);
 
-	/* The same frames, but the wrapper fails at its end. */
-	s = importer_new(script("late", GOOD, "plakar-pg: the backup "
-	    "does not match its backup_manifest", 5), tmp);
-	init(s, &c, "h");
-	import(s, &imp, &log);
+	import_case("late", GOOD, "plakar-pg: the backup does not match its "
+	    "backup_manifest", 5, &imp, &log);
 	expect(strstr((char *)log.p, "finished") == NULL &&
 	    imp.status == GRPC_DATA_LOSS && strcmp(imp.message, "plakar-pg: "
 	    "the backup does not match its backup_manifest") == 0,
 	    "an end frame, then exit 5: never finished, DATA_LOSS, the "
 	    "wrapper's line (%d %s)", imp.status, imp.message);
-	buf_free(&log);
-	buf_free(&imp.out);
-	importer_free(s);
 
-	/* An error frame. */
-	s = importer_new(script("error",
-	    "{\"type\":\"begin\",\"version\":1,\"producer\":\"t\"}\n"
-	    "{\"type\":\"error\",\"message\":\"boom\"}\n", NULL, 3), tmp);
-	init(s, &c, "h");
-	import(s, &imp, &log);
+	import_case("error", BEGIN "{\"type\":\"error\",\"message\":\"boom\"}\n",
+	    NULL, 3, &imp, &log);
 	expect(imp.status == GRPC_ABORTED && strcmp(imp.message, "boom") == 0,
 	    "an error frame, exit 3: ABORTED with its message (%d %s)",
 	    imp.status, imp.message);
-	buf_free(&log);
-	buf_free(&imp.out);
-	importer_free(s);
 
-	/* Cut inside a payload, exit 0: never finished. */
-	s = importer_new(script("cut",
-	    "{\"type\":\"begin\",\"version\":1,\"producer\":\"t\"}\n"
-	    "{\"type\":\"file\",\"path\":\"/data/x\",\"size\":9," HDR "}\n"
-	    "abc", NULL, 0), tmp);
-	init(s, &c, "h");
-	import(s, &imp, &log);
+	import_case("cut", BEGIN "{\"type\":\"file\",\"path\":\"/data/x\","
+	    "\"size\":9," HDR "}\nabc", NULL, 0, &imp, &log);
 	expect(imp.finished && imp.status != GRPC_OK &&
 	    strstr((char *)log.p, "finished") == NULL,
-	    "a payload cut short, exit 0: an error, never finished "
-	    "(%d %s)", imp.status, imp.message);
-	buf_free(&log);
-	buf_free(&imp.out);
-	importer_free(s);
+	    "a payload cut short, exit 0: an error, never finished (%d %s)",
+	    imp.status, imp.message);
 
 	/* What Plakar cannot hold fails the Import: no error record. */
-	s = importer_new(script("hex",
-	    "{\"type\":\"begin\",\"version\":1,\"producer\":\"t\"}\n"
-	    "{\"type\":\"dir\",\"path_hex\":\"2f646174612f61e9\"," HDR "}\n"
-	    "{\"type\":\"end\",\"records\":1,\"bytes\":0}\n", NULL, 0), tmp);
-	init(s, &c, "h");
-	import(s, &imp, &log);
+	import_case("hex", BEGIN "{\"type\":\"dir\",\"path_hex\":"
+	    "\"2f646174612f61e9\"," HDR "}\n"
+	    "{\"type\":\"end\",\"records\":1,\"bytes\":0}\n", NULL, 0, &imp,
+	    &log);
 	expect(imp.status == GRPC_FAILED_PRECONDITION &&
 	    strstr(imp.message, "2f646174612f61e9") != NULL &&
 	    strcmp((char *)log.p, "") == 0,
 	    "a name that is not UTF-8: no record, FAILED_PRECONDITION naming "
 	    "it (%s)", imp.message);
-	buf_free(&log);
-	buf_free(&imp.out);
-	importer_free(s);
-	s = importer_new(script("hardlink",
-	    "{\"type\":\"begin\",\"version\":1,\"producer\":\"t\"}\n"
+
+	import_case("hardlink", BEGIN
 	    "{\"type\":\"file\",\"path\":\"/data/a\",\"size\":0," HDR "}\n"
-	    "{\"type\":\"hardlink\",\"path\":\"/data/b\",\"target\":\"/data/a\"," HDR "}\n"
-	    "{\"type\":\"end\",\"records\":2,\"bytes\":0}\n", NULL, 0), tmp);
-	init(s, &c, "h");
-	import(s, &imp, &log);
+	    "{\"type\":\"hardlink\",\"path\":\"/data/b\",\"target\":"
+	    "\"/data/a\"," HDR "}\n"
+	    "{\"type\":\"end\",\"records\":2,\"bytes\":0}\n", NULL, 0, &imp,
+	    &log);
 	expect(imp.status == GRPC_FAILED_PRECONDITION &&
 	    strstr(imp.message, "/data/b: a hard link") != NULL &&
 	    strstr((char *)log.p, "finished") == NULL,
 	    "a hard link: FAILED_PRECONDITION naming it, never finished (%s)",
 	    imp.message);
-	buf_free(&log);
-	buf_free(&imp.out);
-	importer_free(s);
 
-	/* End frame counts that do not match. */
-	s = importer_new(script("counts",
-	    "{\"type\":\"begin\",\"version\":1,\"producer\":\"t\"}\n"
-	    "{\"type\":\"end\",\"records\":1,\"bytes\":0}\n", NULL, 0), tmp);
-	init(s, &c, "h");
-	import(s, &imp, &log);
+	import_case("counts", BEGIN "{\"type\":\"end\",\"records\":1,"
+	    "\"bytes\":0}\n", NULL, 0, &imp, &log);
 	expect(imp.status == GRPC_INTERNAL &&
 	    strstr(imp.message, "counts") != NULL,
 	    "end frame counts that do not match: INTERNAL (%s)", imp.message);
 	buf_free(&log);
 	buf_free(&imp.out);
-	importer_free(s);
 
 	printf("%d passed, %d failed\n", passed, failed);
 	{

@@ -8,18 +8,10 @@ bats_require_minimum_version 1.5.0
 setup_file() {
 	load common
 	load plakar
-	T=$(pg_tmpdir)
-	export T
 	PW=fault-pw-$RANDOM$RANDOM
 	export PW
-	pg_tcp_cluster "$T/src" replicator "$PW"
-	pg_env "$T/src"
-	export PGPORT=$PORT
-	pgbench -i -s 3 -q >/dev/null 2>&1
+	plakar_suite "$PW" 3
 	psql -qX -c "CREATE ROLE plain LOGIN PASSWORD '$PW'"
-	mkdir "$T/plakar"
-	plakar_env "$T/plakar"
-	plakar_package "$T"
 }
 
 teardown_file() {
@@ -30,10 +22,7 @@ teardown_file() {
 setup() {
 	load common
 	load plakar
-	pg_env "$T/src"
-	export PGPORT=$PORT
-	W=$(pg_tmpdir)
-	cd "$W"
+	plakar_test
 	export TMPDIR=$W/tmp
 	mkdir "$TMPDIR"
 	plakar_env "$W/plakar"

@@ -3,7 +3,8 @@
 # plakar cached helper it starts stopped by the test that caused it.
 # shellcheck shell=bash
 
-PLAKAR_TOOLS=${PLAKAR_TOOLS:-$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)/build/tools}
+PLAKAR_PG_TOP=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+PLAKAR_TOOLS=${PLAKAR_TOOLS:-$PLAKAR_PG_TOP/build/tools}
 PATH=$PLAKAR_TOOLS:$PATH
 export PATH PLAKAR_TOOLS
 
@@ -23,9 +24,9 @@ plakar_env() {
 # The package of this build, made once into DIR: sets PTAR.
 plakar_package() {
 	local dir=$1
-	make -s -C "$BATS_TEST_DIRNAME/.." package PKGDIR="$dir/pkg" \
+	make -s -C "$PLAKAR_PG_TOP" package PKGDIR="$dir/pkg" \
 		OUT="$PLAKAR_PG_BIN" >/dev/null
-	version=$(sed -n 's/^VERSION = //p' "$BATS_TEST_DIRNAME/../Makefile")
+	version=$(sed -n 's/^VERSION = //p' "$PLAKAR_PG_TOP/Makefile")
 	(cd "$dir" && plakar pkg create "$dir/pkg/manifest.yaml" "v$version" >/dev/null)
 	PTAR=$dir/postgresql-bin_v${version}_linux_amd64.ptar
 	export PTAR
@@ -39,4 +40,30 @@ plakar_stop() {
 	for pid in $(pgrep -f -- "-cachedir $XDG_CACHE_HOME/plakar cached"); do
 		kill "$pid" 2>/dev/null || true
 	done
+}
+
+# For setup_file: T, a scratch directory, with a pgbench cluster of SCALE
+# in $T/src that admits replicator only with PASSWORD over TCP on $PORT
+# (libpq pointed at its socket, as postgres), Plakar's directories for the
+# file in $T/plakar, and the package of this build in $PTAR.
+plakar_suite() {
+	local password=$1 scale=$2
+	T=$(pg_tmpdir)
+	export T
+	pg_tcp_cluster "$T/src" replicator "$password"
+	pg_env "$T/src"
+	export PGPORT=$PORT
+	pgbench -i -s "$scale" -q >/dev/null 2>&1
+	mkdir "$T/plakar"
+	plakar_env "$T/plakar"
+	plakar_package "$T"
+}
+
+# For setup: libpq at the suite's cluster, and W, a scratch directory of
+# the test's own that the postgres user can use, as the working directory.
+plakar_test() {
+	pg_env "$T/src"
+	export PGPORT=$PORT
+	W=$(pg_tmpdir)
+	cd "$W" || return 1
 }

@@ -8,21 +8,13 @@ bats_require_minimum_version 1.5.0
 setup_file() {
 	load common
 	load plakar
-	T=$(pg_tmpdir)
-	export T
-	pg_tcp_cluster "$T/src" replicator secret
-	pg_env "$T/src"
-	export PGPORT=$PORT
-	pgbench -i -s 2 -q >/dev/null 2>&1
+	plakar_suite secret 2
 	psql -qX -v ON_ERROR_STOP=1 <<-'SQL'
 		CREATE TABLE notes AS SELECT i, md5(i::text) AS h FROM generate_series(1, 5000) i;
 		CREATE UNLOGGED TABLE scratch (x int);
 		CREATE ROLE plain LOGIN PASSWORD 'secret';
 		CHECKPOINT;
 	SQL
-	mkdir "$T/plakar"
-	plakar_env "$T/plakar"
-	plakar_package "$T"
 }
 
 teardown_file() {
@@ -33,11 +25,7 @@ teardown_file() {
 setup() {
 	load common
 	load plakar
-	pg_env "$T/src"
-	export PGPORT=$PORT
-	# where the postgres user, too, can go
-	W=$(pg_tmpdir)
-	cd "$W"
+	plakar_test
 	plakar_env "$BATS_TEST_TMPDIR/plakar"
 }
 
@@ -211,4 +199,80 @@ snapshots() {
 	echo "# $line" >&3
 	[ "$files" -gt 500 ] && [ $((cached * 10)) -ge $((files * 7)) ] ||
 		fail "$cached of $files files from the cache"
+}
+
+# A CA, a server certificate for 127.0.0.1 and a client one for ROLE, in DIR.
+make_certs() {
+	local dir=$1 role=$2
+	mkdir -p "$dir"
+	(
+		cd "$dir"
+		for ca in ca wrongca; do
+			openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj "/CN=$ca" \
+				-keyout "$ca.key" -out "$ca.crt" 2>/dev/null
+		done
+		openssl req -newkey rsa:2048 -nodes -subj "/CN=127.0.0.1" \
+			-keyout server.key -out server.csr 2>/dev/null
+		printf 'subjectAltName = IP:127.0.0.1\n' > san.ext
+		openssl x509 -req -in server.csr -CA ca.crt -CAkey ca.key -CAcreateserial \
+			-days 2 -extfile san.ext -out server.crt 2>/dev/null
+		openssl req -newkey rsa:2048 -nodes -subj "/CN=$role" \
+			-keyout client.key -out client.csr 2>/dev/null
+		openssl x509 -req -in client.csr -CA ca.crt -CAkey ca.key -CAcreateserial \
+			-days 2 -out client.crt 2>/dev/null
+		chmod 600 ./*.key
+	)
+}
+
+@test "every source option through plakar source add and -o: TLS verify-full, client certificate, password over the URI's, host and port, pg_bin_dir" {
+	plakar pkg add "$PTAR" >/dev/null
+	plakar at "$W/store" create -plaintext >/dev/null
+	# a server that wants TLS, a client certificate and the password
+	S=$W/tls
+	mkdir -p "$S"
+	[ "$(id -u)" != 0 ] || chown postgres: "$S"
+	make_certs "$W/certs" tlsrep
+	TLSPORT=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+	pg_init "$S"
+	cp "$W/certs/server.crt" "$W/certs/server.key" "$W/certs/ca.crt" "$S/data/"
+	[ "$(id -u)" != 0 ] || chown postgres: "$S/data/server.crt" "$S/data/server.key" "$S/data/ca.crt"
+	cat >> "$S/data/postgresql.conf" <<-CONF
+		ssl = on
+		ssl_cert_file = 'server.crt'
+		ssl_key_file = 'server.key'
+		ssl_ca_file = 'ca.crt'
+	CONF
+	cat > "$S/data/pg_hba.conf" <<-'HBA'
+		local all postgres trust
+		hostssl all all 127.0.0.1/32 scram-sha-256 clientcert=verify-full
+		hostssl replication all 127.0.0.1/32 scram-sha-256 clientcert=verify-full
+	HBA
+	pg_start "$S" "-c listen_addresses=127.0.0.1 -p $TLSPORT"
+	psql -h "$S" -p "$TLSPORT" -qX -v ON_ERROR_STOP=1 <<-'SQL'
+		SET password_encryption = 'scram-sha-256';
+		CREATE ROLE tlsrep LOGIN REPLICATION PASSWORD 'tls-secret';
+	SQL
+	C=$W/certs
+	bindir=$(pg_config --bindir)
+	# the URI's host, port and password all wrong: the options win
+	plakar source add tls "postgres+bin://tlsrep:wrong@nowhere.invalid:1" \
+		host=127.0.0.1 port="$TLSPORT" username=tlsrep password=tls-secret \
+		ssl_mode=verify-full ssl_root_cert="$C/ca.crt" \
+		ssl_cert="$C/client.crt" ssl_key="$C/client.key" pg_bin_dir="$bindir"
+	run -0 plakar source check tls
+	run -0 plakar at "$W/store" backup @tls
+	assert_line --regexp '^[0-9a-f]{8}: backup completed without errors'
+	# -o overrides the source: another CA fails verify-full
+	run -1 plakar at "$W/store" backup -o ssl_root_cert="$C/wrongca.crt" @tls
+	assert_output --partial "certificate verify failed"
+	# without the client certificate, the server says no
+	plakar source add nocert "postgres+bin://tlsrep:tls-secret@127.0.0.1:$TLSPORT" \
+		ssl_mode=verify-full ssl_root_cert="$C/ca.crt"
+	run -1 plakar at "$W/store" backup @nocert
+	assert_output --regexp 'certificate|connection requires a valid client certificate'
+	# and without TLS there is no way in
+	run -1 plakar at "$W/store" backup -o ssl_mode=disable @tls
+	assert_output --partial 'no pg_hba.conf entry'
+	[ "$(snapshots | wc -l)" = 1 ]
+	pg_stop "$S"
 }
