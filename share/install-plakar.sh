@@ -14,7 +14,8 @@
 # restore runs touches it.
 set -eu
 [ $# -eq 1 ] || { echo "usage: install-plakar.sh DIR" >&2; exit 1; }
-dir=$1
+mkdir -p "$1"
+dir=$(cd "$1" && pwd)
 mod=$(cd "$(dirname "$0")/plakar" && pwd)
 PATH=$PATH:/usr/local/go/bin
 export PATH
@@ -27,8 +28,10 @@ if [ -x "$dir/plakar" ] &&
 	go version -m "$dir/plakar" 2>/dev/null | grep -q "dep[[:space:]]*github.com/PlakarKorp/plakar[[:space:]]*$version\|mod[[:space:]]*github.com/PlakarKorp/plakar[[:space:]]*$version"; then
 	exit 0
 fi
-mkdir -p "$dir"
 echo "install-plakar.sh: building Plakar $version into $dir (a few minutes the first time)" >&2
 cd "$mod"
-CGO_ENABLED=0 GOTOOLCHAIN=local GOFLAGS=-mod=readonly GOBIN=$(cd "$dir" && pwd) \
-	go install tool
+CGO_ENABLED=0 GOTOOLCHAIN=local GOFLAGS=-mod=readonly GOBIN=$dir go install tool
+[ -x "$dir/plakar" ] || {
+	echo "install-plakar.sh: no plakar in $dir after go install" >&2
+	exit 1
+}

@@ -25,7 +25,6 @@ setup() {
 	plakar_test
 	export TMPDIR=$W/tmp
 	mkdir "$TMPDIR"
-	plakar_env "$W/plakar"
 	plakar pkg add "$PTAR" >/dev/null
 	plakar at "$W/store" create -plaintext >/dev/null
 	# slow enough to be caught in the middle

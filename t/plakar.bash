@@ -59,11 +59,13 @@ plakar_suite() {
 	plakar_package "$T"
 }
 
-# For setup: libpq at the suite's cluster, and W, a scratch directory of
-# the test's own that the postgres user can use, as the working directory.
+# For setup: libpq at the suite's cluster; W, a scratch directory of the
+# test's own that the postgres user can use, as the working directory;
+# Plakar's directories in $W/plakar.
 plakar_test() {
 	pg_env "$T/src"
 	export PGPORT=$PORT
 	W=$(pg_tmpdir)
 	cd "$W" || return 1
+	plakar_env "$W/plakar"
 }

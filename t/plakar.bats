@@ -26,7 +26,6 @@ setup() {
 	load common
 	load plakar
 	plakar_test
-	plakar_env "$BATS_TEST_TMPDIR/plakar"
 }
 
 teardown() {
@@ -153,8 +152,8 @@ snapshots() {
 	psql -qX -c "DROP ROLE leaky"
 	assert_line --regexp '^[0-9a-f]{8}: backup completed without errors'
 	# the password is in Plakar's sources.yml, nowhere else we or Plakar wrote
-	run grep -rl -e "$pw" -e hush "$W" "${TMPDIR:-/tmp}"/plakar-pg* "$XDG_CACHE_HOME" \
-		"$XDG_DATA_HOME" "$XDG_CONFIG_HOME" 2>/dev/null
+	run bash -c "grep -rl -e '$pw' -e hush '$W' ${TMPDIR:-/tmp}/plakar-pg* '$XDG_CACHE_HOME' \
+		'$XDG_DATA_HOME' '$XDG_CONFIG_HOME' 2>/dev/null | sort -u"
 	assert_output "$XDG_CONFIG_HOME/plakar/sources.yml"
 }
 
@@ -275,4 +274,18 @@ make_certs() {
 	assert_output --partial 'no pg_hba.conf entry'
 	[ "$(snapshots | wc -l)" = 1 ]
 	pg_stop "$S"
+}
+
+@test "beside Plakar's own postgresql package: refused as Plakar says, added once it is removed" {
+	# a package named postgresql that registers postgres+bin, as Plakar's does
+	cp -r "$T/pkg" "$W/other"
+	sed -i 's/^name: postgresql-bin$/name: postgresql/' "$W/other/manifest.yaml"
+	(cd "$W" && plakar pkg create "$W/other/manifest.yaml" v1.1.0 >/dev/null)
+	plakar pkg add "$W/postgresql_v1.1.0_linux_amd64.ptar" >/dev/null
+	run -1 plakar pkg add "$PTAR"
+	assert_output --partial "protocol postgres+bin already provided by another installed package"
+	run -0 plakar pkg rm postgresql
+	run -0 plakar pkg add "$PTAR"
+	run -0 plakar pkg list
+	assert_output --regexp '^postgresql-bin@v'
 }
