@@ -25,7 +25,7 @@ cleanup() {
 	plakar_stop
 	pg_cleanup "$T"
 }
-trap cleanup EXIT
+[ -n "${DEMO_KEEP:-}" ] || trap cleanup EXIT
 
 echo "demo: a throwaway cluster in $T/src/data; a role that needs its password over TCP"
 pg_tcp_cluster "$T/src" replicator secret
@@ -55,8 +55,8 @@ mkdir "$T/restored"
 plakar at "$T/store" restore -to "$T/restored/data" "$snap" >/dev/null
 [ "$(id -u)" != 0 ] || chown -R postgres: "$T/restored"
 as_pg pg_verifybackup -q -i manifest.json "$T/restored/data"
-pg_start "$T/restored"
-pg_dump_of "$T/restored" > "$T/after.sql"
+pg_start "$T/restored" -p 5433
+pg_dump_of "$T/restored" 5433 > "$T/after.sql"
 if cmp -s "$T/before.sql" "$T/after.sql"; then
 	echo "demo: the restored cluster started; pg_dumpall before and after are identical"
 else
