@@ -79,10 +79,11 @@ rm -f "$T/copy/postmaster.pid"
 # /proc taken while it runs (the last sample of each process counts).
 cpu_sampler() {
 	local out=$1 p name
+	set +e
 	while :; do
 		for p in $(pgrep -f 'plakar at|plakar-pg-importer$|plakar-pg backup|tarsplit -w|pg_basebackup -D -|walsender'); do
 			name=$(cat "/proc/$p/comm" 2>/dev/null) || continue
-			case $(tr '\0' ' ' < "/proc/$p/cmdline" 2>/dev/null) in
+			case $(tr '\0' ' ' 2>/dev/null < "/proc/$p/cmdline") in
 			*walsender*) name=walsender ;;
 			*"plakar-pg backup"*) name=plakar-pg ;;
 			esac
@@ -99,6 +100,7 @@ cpu_report() {
 # The importer's peak RSS: its VmHWM, read until it ends.
 rss_sampler() {
 	local out=$1 p
+	set +e
 	while :; do
 		for p in $(pgrep -f 'plakar-pg-importer$'); do
 			awk '/^VmHWM/ { print $2 }' "/proc/$p/status" 2>/dev/null
@@ -117,14 +119,14 @@ for r in $(seq "$rounds"); do
 	fi
 	run plakar1 sh -c "plakar at '$T/store' backup @mypg > /dev/null 2>&1"
 	if [ "$r" = 1 ]; then
-		kill "$sampler" "$rsampler"
+		kill "$sampler" "$rsampler" 2>/dev/null || true
 		wait "$sampler" "$rsampler" 2>/dev/null || true
 	fi
 	run plakardir sh -c "plakar at '$T/fsstore' backup '$T/copy' > /dev/null 2>&1"
 	sleep 2
 	[ "$r" != 1 ] || { cpu_sampler "$T/cpu.second" & sampler=$!; }
 	run plakar2 sh -c "plakar at '$T/store' backup @mypg > /dev/null 2> '$T/second.err'"
-	[ "$r" != 1 ] || { kill "$sampler"; wait "$sampler" 2>/dev/null || true; }
+	[ "$r" != 1 ] || { kill "$sampler" 2>/dev/null; wait "$sampler" 2>/dev/null || true; }
 	run alone2 bash -c "$(declare -f bb); bb > /dev/null"
 done
 plakar_stop

@@ -164,11 +164,17 @@ preflight() {
 	server_major=$((server_num / 10000))
 	[ "$server_major" -le "$client_major" ] ||
 		die "$EX_PREFLIGHT" "the server is PostgreSQL $server_major and $pg_basebackup is $client_major: set pg_bin_dir to PostgreSQL $server_major's binaries"
-	# User tablespaces need SQL; a role limited to replication skips
-	# this, and pg_basebackup's own refusal is explained below.
-	if spc=$("$psql" -XAtq -d postgres -c "SELECT string_agg(spcname, ', ') FROM pg_tablespace WHERE spcname NOT IN ('pg_default', 'pg_global')" 2>/dev/null) &&
-		[ -n "$spc" ]; then
-		die "$EX_PREFLIGHT" "the cluster has user tablespaces ($spc): pg_basebackup cannot send them in one stream; move them to pg_default, or back up with pg_basebackup -D to a directory"
+	# User tablespaces, and the server's clock (fresh_since), need SQL;
+	# a role limited to replication skips this, and pg_basebackup's own
+	# refusal is explained below.
+	server_clock=
+	if sql=$("$psql" -XAtq -d postgres \
+		-c "SELECT floor(extract(epoch FROM clock_timestamp()))::bigint" \
+		-c "SELECT string_agg(spcname, ', ') FROM pg_tablespace WHERE spcname NOT IN ('pg_default', 'pg_global')" 2>/dev/null); then
+		server_clock=$(printf '%s\n' "$sql" | sed -n 1p)
+		spc=$(printf '%s\n' "$sql" | sed -n 2p)
+		[ -z "$spc" ] ||
+			die "$EX_PREFLIGHT" "the cluster has user tablespaces ($spc): pg_basebackup cannot send them in one stream; move them to pg_default, or back up with pg_basebackup -D to a directory"
 	fi
 }
 
@@ -177,7 +183,8 @@ preflight() {
 # only writer is fd 3 of this shell: when we end, however we end, it
 # reads end of file and exits, and the server drops the slot.
 hold_wal() {
-	slot=plakar_pg_$$
+	# Unique across hosts and PID namespaces backing up one cluster.
+	slot=plakar_pg_$$_$(od -An -N6 -tx1 /dev/urandom | tr -d ' \n')
 	mkfifo "$work/slot.in"
 	guarded "$psql" -XAtq -v ON_ERROR_STOP=1 -d postgres <"$work/slot.in" >"$work/slot.out" 2>&1 &
 	slot_pid=$!
@@ -198,14 +205,13 @@ hold_wal() {
 # Files modified since this time may change again within the second that
 # their tar header names: tarsplit -f marks them, so that Plakar's cache
 # never reuses an earlier copy of one.  The server's clock, whose time the
-# files carry, read before the backup starts, less a margin for the file
-# system's coarser clock.  Without SQL, every file is marked.
+# files carry, read by the preflight before the backup starts (earlier
+# only marks more files), less a margin for the file system's coarser
+# clock.  Without SQL, every file is marked.
 FRESH_MARGIN=2
 fresh_since() {
-	if now=$("$psql" -XAtq -d postgres -c \
-		"SELECT floor(extract(epoch FROM clock_timestamp()))::bigint" 2>/dev/null) &&
-		[ -n "$now" ]; then
-		printf '%s\n' $((now - FRESH_MARGIN))
+	if [ -n "${server_clock:-}" ]; then
+		printf '%s\n' $((server_clock - FRESH_MARGIN))
 	else
 		say "warning: cannot read the server's clock over SQL: every file is marked as changed, and Plakar's cache will spare no read"
 		printf '0\n'

@@ -273,3 +273,31 @@ START TIMELINE: 7"
 	run grep -rl kill-pw-31337 "$TMPDIR"
 	assert_output ''
 }
+
+@test "bad options are refused before any connection: a newline in a value, max_rate=abc, a label over 1024 bytes" {
+	run -1 --separate-stderr plakar-pg backup "$LOC" host="$T/nowhere" "label=$(printf 'x\nSTART TIMELINE: 7')"
+	assert_equal "$stderr" "plakar-pg: label: a value may not hold a newline"
+	run -1 --separate-stderr plakar-pg backup "$LOC" host="$T/nowhere" "host=$(printf 'x\npassword=y')"
+	assert_equal "$stderr" "plakar-pg: host: a value may not hold a newline"
+	run -1 --separate-stderr plakar-pg backup "$LOC" host="$T/nowhere" max_rate=abc
+	assert_equal "$stderr" "plakar-pg: max_rate: a number of kB/s, or with k or M (32M)"
+	run -1 --separate-stderr plakar-pg backup "$LOC" host="$T/nowhere" "label=$(printf '%01025d' 0)"
+	assert_equal "$stderr" "plakar-pg: label: longer than the server's 1024 bytes"
+	run -1 --separate-stderr plakar-pg options "$LOC" max_rate=32M max_rate=1Mk
+	assert_equal "$stderr" "plakar-pg: max_rate: a number of kB/s, or with k or M (32M)"
+}
+
+@test "two backups of one cluster at once: two slots, each its own name" {
+	plakar-pg backup "$LOC" host="$PGHOST" max_rate=4M > /dev/null 2>&1 &
+	one=$!
+	plakar-pg backup "$LOC" host="$PGHOST" max_rate=4M > /dev/null 2>&1 &
+	two=$!
+	for _ in $(seq 100); do
+		[ "$(psql -tAXc 'SELECT count(*) FROM pg_replication_slots')" = 2 ] && break
+		sleep 0.1
+	done
+	run -0 psql -tAXc "SELECT count(DISTINCT slot_name) FROM pg_replication_slots WHERE slot_name ~ '^plakar_pg_[0-9]+_[0-9a-f]{12}$'"
+	kill "$one" "$two"
+	wait "$one" "$two" || true
+	assert_output 2
+}

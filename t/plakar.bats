@@ -87,6 +87,14 @@ snapshots() {
 	[ "$(wc -l < after.sql)" -gt 50 ]
 }
 
+@test "plakar-pg(7) shows the same commands as the README" {
+	run -0 readme_commands
+	readme=$output
+	man=$(mandoc -Tascii "$BATS_TEST_DIRNAME/../man/plakar-pg.7" | col -b |
+		sed -n 's/^[[:space:]]*\$ //p' | sed -n '/^make package$/,/pg_ctl -D pgdata/p')
+	assert_equal "$man" "$readme"
+}
+
 @test "a restored cluster backs up again: its manifest.json of ours left out with a notice, a foreign one fails" {
 	plakar pkg add "$PTAR" >/dev/null
 	plakar at "$W/store" create -plaintext >/dev/null
@@ -288,4 +296,17 @@ make_certs() {
 	run -0 plakar pkg add "$PTAR"
 	run -0 plakar pkg list
 	assert_output --regexp '^postgresql-bin@v'
+}
+
+@test "a file Plakar cannot hold (a name that is not UTF-8) fails the backup, naming it: no snapshot with a hole in it" {
+	plakar pkg add "$PTAR" >/dev/null
+	plakar at "$W/store" create -plaintext >/dev/null
+	bad=$T/src/data/$(printf 'caf\351')
+	touch "$bad"
+	run -1 plakar at "$W/store" backup "postgres+bin://replicator:secret@127.0.0.1:$PORT"
+	rm -f "$bad"
+	assert_output --partial "a file whose name is not UTF-8 (hex 2f646174612f636166e9): Plakar cannot hold it; rename it"
+	refute_output --partial "completed with"
+	run -0 snapshots
+	assert_output ''
 }
