@@ -131,3 +131,12 @@ pg_cleanup() {
 	done
 	rm -rf "$dir"
 }
+
+# wait_sql QUERY VALUE: until QUERY answers VALUE, 10 seconds at most.
+wait_sql() {
+	for _ in $(seq 100); do
+		[ "$(psql -tAXc "$1" 2>/dev/null)" = "$2" ] && return 0
+		sleep 0.1
+	done
+	return 1
+}

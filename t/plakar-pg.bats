@@ -252,10 +252,7 @@ START TIMELINE: 7"
 	psql -qX -c "CREATE ROLE killpw LOGIN REPLICATION PASSWORD 'kill-pw-31337'"
 	plakar-pg backup "postgres+bin://killpw:kill-pw-31337@localhost" host="$PGHOST" max_rate=2M >/dev/null 2>&1 &
 	pid=$!
-	for _ in $(seq 100); do
-		[ "$(psql -tAXc 'SELECT count(*) FROM pg_stat_replication')" = 1 ] && break
-		sleep 0.1
-	done
+	wait_sql 'SELECT count(*) FROM pg_stat_replication' 1 || true
 	# while it runs: the password in no file that has a name
 	run grep -rl kill-pw-31337 "$TMPDIR"
 	assert_output ''
@@ -292,10 +289,7 @@ START TIMELINE: 7"
 	one=$!
 	plakar-pg backup "$LOC" host="$PGHOST" max_rate=4M > /dev/null 2>&1 &
 	two=$!
-	for _ in $(seq 100); do
-		[ "$(psql -tAXc 'SELECT count(*) FROM pg_replication_slots')" = 2 ] && break
-		sleep 0.1
-	done
+	wait_sql 'SELECT count(*) FROM pg_replication_slots' 2 || true
 	run -0 psql -tAXc "SELECT count(DISTINCT slot_name) FROM pg_replication_slots WHERE slot_name ~ '^plakar_pg_[0-9]+_[0-9a-f]{12}$'"
 	kill "$one" "$two"
 	wait "$one" "$two" || true
