@@ -27,7 +27,6 @@
 #define EXIT_STREAM	1
 #define EXIT_VERIFY	2
 #define READ_BLOCK	(1024 * 1024)
-#define ZERO_BLOCK	(64 * 1024)
 #define PIPE_SIZE	(1024 * 1024)
 
 struct split {
@@ -55,7 +54,6 @@ struct input {
 	size_t		 primed;
 };
 
-static const char zeros[ZERO_BLOCK];
 
 static void usage(void) __attribute__((noreturn));
 
@@ -149,8 +147,10 @@ printable(const char *p, size_t len)
 }
 
 /*
- * Stop: finish the payload under way with zeros so that the error frame
- * stands where a header is expected, then exit without an end frame.
+ * Stop, without an end frame.  At a frame boundary an error frame says
+ * why; inside a payload we stop writing (frames(5)): the consumer finds
+ * the payload cut short, and no padding turns a tiny input into a huge
+ * output.
  */
 static void __attribute__((noreturn, format(printf, 5, 6)))
 fail(struct split *s, int status, const char *member, size_t memberlen,
@@ -170,11 +170,8 @@ fail(struct split *s, int status, const char *member, size_t memberlen,
 		memcpy(path + 6, member, memberlen);
 		path[pathlen] = '\0';
 	}
-	if (!s->list) {
-		while (s->owed > 0)
-			out(s, zeros, s->owed < ZERO_BLOCK ? s->owed : ZERO_BLOCK);
+	if (!s->list && s->owed == 0)
 		(void)frame_write_error(STDOUT_FILENO, msg, path, pathlen);
-	}
 	shown = printable(msg, strlen(msg));
 	warnx("%s", shown);
 	exit(status);
@@ -261,20 +258,10 @@ copy_data(struct split *s, const char *name, size_t namelen, uint64_t size)
 
 	while ((r = archive_read_data_block(s->archive, &buf, &len,
 	    &offset)) == ARCHIVE_OK) {
-		if (offset < 0 || (uint64_t)offset < done ||
+		if (offset < 0 || (uint64_t)offset != done ||
 		    (uint64_t)offset + len > size)
 			fail(s, EXIT_STREAM, name, namelen,
 			    "member data outside its size");
-		/* A sparse member's holes are zeros. */
-		while (done < (uint64_t)offset) {
-			size_t k = (uint64_t)offset - done < ZERO_BLOCK ?
-			    (size_t)((uint64_t)offset - done) : ZERO_BLOCK;
-
-			out(s, zeros, k);
-			if (s->verifier != NULL)
-				bmv_data(s->verifier, zeros, k);
-			done += k;
-		}
 		out(s, buf, len);
 		if (s->verifier != NULL)
 			bmv_data(s->verifier, buf, len);
@@ -283,15 +270,9 @@ copy_data(struct split *s, const char *name, size_t namelen, uint64_t size)
 	if (r != ARCHIVE_EOF)
 		fail(s, EXIT_STREAM, name, namelen, "%s",
 		    archive_error_string(s->archive));
-	while (done < size) {
-		size_t k = size - done < ZERO_BLOCK ? (size_t)(size - done) :
-		    ZERO_BLOCK;
-
-		out(s, zeros, k);
-		if (s->verifier != NULL)
-			bmv_data(s->verifier, zeros, k);
-		done += k;
-	}
+	if (done != size)
+		fail(s, EXIT_STREAM, name, namelen, "member cut short: %ju of "
+		    "%ju bytes", (uintmax_t)done, (uintmax_t)size);
 }
 
 /* -r: the data directory itself, owned and dated as its first member. */
@@ -428,6 +409,10 @@ split_member(struct split *s, struct archive_entry *e)
 			if (archive_entry_size(e) < 0)
 				fail(s, EXIT_STREAM, member, len,
 				    "member without a size");
+			/* Holes would be ours to fill: pg_basebackup sends none. */
+			if (archive_entry_sparse_count(e) > 0)
+				fail(s, EXIT_STREAM, member, len, "a sparse "
+				    "member: not a stream of pg_basebackup");
 			f.size = (uint64_t)archive_entry_size(e);
 			break;
 		case AE_IFDIR:

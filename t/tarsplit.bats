@@ -103,12 +103,49 @@ setup() {
 	assert_equal "$(last_type frames)" end
 }
 
-@test "a truncated member: error frame after the padded payload" {
+@test "a header cut short: an error frame where the header was due" {
 	head -c 2600 simple.tar > cut.tar
 	run -1 --separate-stderr sh -c 'tarsplit -n < cut.tar > frames'
 	assert_equal "$stderr" "tarsplit: Truncated input file (needed 507 bytes, only 35 available)"
 	run -0 last_frame frames
 	assert_output '{"type":"error","message":"Truncated input file (needed 507 bytes, only 35 available)","path":"/data/sub/file"}'
+}
+
+# A tar of one member that claims SIZE bytes (base-256), then 1536 bytes.
+claiming_tar() {
+	python3 - "$1" <<-'PY'
+		import sys
+		h = bytearray(512)
+		h[0:8] = b"base/1/1"
+		h[100:108] = b"0000600\0"
+		h[108:116] = h[116:124] = b"0000000\0"
+		h[124] = 0x80
+		h[125:136] = int(sys.argv[1]).to_bytes(11, "big")
+		h[136:148] = b"00000000000\0"
+		h[156] = ord("0")
+		h[257:265] = b"ustar\x0000"
+		h[148:156] = b" " * 8
+		h[148:156] = b"%06o\0 " % sum(h)
+		sys.stdout.buffer.write(bytes(h) + b"x" * 1536)
+	PY
+}
+
+@test "a tiny input never makes a huge output: a member of 2^62 bytes cut short, a sparse member of 1 TiB" {
+	claiming_tar $((1 << 62)) > huge.tar
+	run -1 --separate-stderr sh -c 'timeout 10 tarsplit -n < huge.tar > frames'
+	[ "$(stat -c %s frames)" -lt 4096 ] || fail "$(stat -c %s frames) bytes out of 2048 in"
+	# cut inside the payload: no padding, no error frame, the payload short
+	run -0 last_frame frames
+	assert_output '{"type":"TRUNCATED"}'
+	run -1 --separate-stderr tarjoin -C out < frames
+	[[ $stderr == "tarjoin: "* ]] || fail "$stderr"
+	truncate -s 1T sparse
+	printf 'x' | dd of=sparse bs=1 seek=4096 conv=notrunc 2>/dev/null
+	tar --sparse --format=pax -cf sparse.tar sparse
+	[ "$(stat -c %s sparse.tar)" -lt 65536 ]
+	run -1 --separate-stderr sh -c 'timeout 10 tarsplit -n < sparse.tar > frames'
+	assert_equal "$stderr" "tarsplit: a sparse member: not a stream of pg_basebackup"
+	[ "$(stat -c %s frames)" -lt 4096 ]
 }
 
 @test "members named ../x or /etc/x are refused, never passed on" {
