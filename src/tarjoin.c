@@ -177,10 +177,19 @@ write_record(struct join *j, const struct frame *f)
 		return;
 	}
 	name = f->path + 6;
-	if (j->dir != NULL && strcmp(name, CONTROL) == 0 &&
-	    f->type == FRAME_FILE) {
-		name = CONTROL_PARTIAL;
-		j->held_control = 1;
+	/*
+	 * pg_control makes a directory startable: it appears only after the
+	 * end frame, and only as the regular file pg_basebackup sends, never
+	 * as a link to a file written before.
+	 */
+	if (strcmp(name, CONTROL) == 0 || strcmp(name, CONTROL_PARTIAL) == 0) {
+		if (f->type != FRAME_FILE || j->held_control)
+			fail(j, "%s: not the one regular file pg_basebackup "
+			    "sends", f->path);
+		if (j->dir != NULL) {
+			name = CONTROL_PARTIAL;
+			j->held_control = 1;
+		}
 	}
 
 	if ((e = archive_entry_new()) == NULL)

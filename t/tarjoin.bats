@@ -105,3 +105,20 @@ F='{"type":"file","path":"/data/a","size":3,"mode":384,"mtime":0,"uid":0,"gid":0
 	run -0 tarjoin -C out < hexframes
 	assert_equal "$(cat "out/$name")" y
 }
+
+@test "global/pg_control only as the regular file, after the end frame: a link to a file written before is refused" {
+	hdr='"mode":384,"mtime":1,"uid":0,"gid":0,"uname":"","gname":""'
+	for link in "{\"type\":\"hardlink\",\"path\":\"/data/global/pg_control\",\"target\":\"/data/global/pgc\",$hdr}" \
+		"{\"type\":\"symlink\",\"path\":\"/data/global/pg_control\",\"target\":\"pgc\",$hdr}"; do
+		rm -rf out
+		{
+			printf '{"type":"begin","version":1,"producer":"crafted"}\n'
+			printf '{"type":"dir","path":"/data/global",%s}\n' "$hdr"
+			printf '{"type":"file","path":"/data/global/pgc","size":4,%s}\nctl\n' "$hdr"
+			printf '%s\n' "$link"
+		} > crafted.frames
+		run -1 --separate-stderr tarjoin -C out < crafted.frames
+		assert_equal "$stderr" "tarjoin: /data/global/pg_control: not the one regular file pg_basebackup sends; out is incomplete and will not start"
+		[ ! -e out/global/pg_control ] && [ ! -L out/global/pg_control ] || fail "pg_control left by $link"
+	done
+}
