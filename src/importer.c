@@ -262,12 +262,14 @@ import_fail(struct importer *s, int code, const char *fmt, ...)
 static void
 import_fail(struct importer *s, int code, const char *fmt, ...)
 {
-	char msg[512];
+	char buf[512], *msg;
 	va_list ap;
 
 	va_start(ap, fmt);
-	vsnprintf(msg, sizeof(msg), fmt, ap);
+	vsnprintf(buf, sizeof(buf), fmt, ap);
 	va_end(ap);
+	/* an error frame's message among them: one safe line */
+	msg = one_line(buf, strlen(buf));
 	fprintf(stderr, "plakar-pg-importer: %s\n", msg);
 	child_stop(&s->child);
 	if (s->open_call != NULL)
@@ -275,6 +277,7 @@ import_fail(struct importer *s, int code, const char *fmt, ...)
 	if (s->import_call != NULL)
 		grpc_finish(s->import_call, code, msg);
 	s->imp = IMP_DONE;
+	free(msg);
 }
 
 /* The wrapper failed: its own last line says it best. */

@@ -69,12 +69,14 @@ help(void)
 static void __attribute__((noreturn, format(printf, 2, 3)))
 fail(struct join *j, const char *fmt, ...)
 {
-	char msg[1024];
+	char buf[1024], *msg;
 	va_list ap;
 
 	va_start(ap, fmt);
-	vsnprintf(msg, sizeof(msg), fmt, ap);
+	vsnprintf(buf, sizeof(buf), fmt, ap);
 	va_end(ap);
+	/* What a producer said, an error frame's message, is shown safe. */
+	msg = one_line(buf, strlen(buf));
 	if (j->archive != NULL)
 		archive_write_fail(j->archive);
 	if (j->dir != NULL) {

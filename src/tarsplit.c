@@ -133,18 +133,6 @@ out(struct split *s, const void *p, size_t n)
 	s->owed -= n;
 }
 
-/* A name fit for one line of stderr. */
-static char *
-printable(const char *p, size_t len)
-{
-	char *s = xmalloc(len + 1);
-	size_t i;
-
-	for (i = 0; i < len; i++)
-		s[i] = (unsigned char)p[i] < 0x20 || p[i] == 0x7f ? '?' : p[i];
-	s[len] = '\0';
-	return s;
-}
 
 /*
  * Stop, without an end frame.  At a frame boundary an error frame says
@@ -172,7 +160,7 @@ fail(struct split *s, int status, const char *member, size_t memberlen,
 	}
 	if (!s->list && s->owed == 0)
 		(void)frame_write_error(STDOUT_FILENO, msg, path, pathlen);
-	shown = printable(msg, strlen(msg));
+	shown = one_line(msg, strlen(msg));
 	warnx("%s", shown);
 	exit(status);
 }
@@ -371,7 +359,7 @@ split_member(struct split *s, struct archive_entry *e)
 	while (len > 1 && member[len - 1] == '/')
 		len--;
 	if (!relpath_is_safe(member, len)) {
-		char *shown = printable(member, len);
+		char *shown = one_line(member, len);
 
 		fail(s, EXIT_STREAM, NULL, 0, "unsafe member name: %s", shown);
 	}

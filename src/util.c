@@ -99,6 +99,18 @@ seterr(char *errbuf, size_t errlen, const char *fmt, ...)
 	return -1;
 }
 
+char *
+one_line(const char *p, size_t len)
+{
+	char *s = xmalloc(len + 1);
+	size_t i;
+
+	for (i = 0; i < len; i++)
+		s[i] = (unsigned char)p[i] < 0x20 || p[i] == 0x7f ? '?' : p[i];
+	s[len] = '\0';
+	return s;
+}
+
 void *
 xmalloc(size_t n)
 {

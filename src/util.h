@@ -28,6 +28,12 @@ int	hex_decode(const char *, size_t, unsigned char *);
  */
 int	relpath_is_safe(const char *, size_t);
 
+/*
+ * A copy of n bytes fit for one line of a terminal: control characters
+ * (newlines and escapes among them) become '?'.  free() it.
+ */
+char	*one_line(const char *, size_t);
+
 /* Format a message into errbuf and return -1, for error paths. */
 int	seterr(char *, size_t, const char *, ...)
 	    __attribute__((format(printf, 3, 4)));

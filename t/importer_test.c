@@ -397,11 +397,11 @@ main(int argc, char *argv[])
 	    "an end frame, then exit 5: never finished, DATA_LOSS, the "
 	    "wrapper's line (%d %s)", imp.status, imp.message);
 
-	import_case("error", BEGIN "{\"type\":\"error\",\"message\":\"boom\"}\n",
-	    NULL, 3, &imp, &log);
-	expect(imp.status == GRPC_ABORTED && strcmp(imp.message, "boom") == 0,
-	    "an error frame, exit 3: ABORTED with its message (%d %s)",
-	    imp.status, imp.message);
+	import_case("error", BEGIN "{\"type\":\"error\",\"message\":"
+	    "\"boom\\u001b[2J\\nx\"}\n", NULL, 3, &imp, &log);
+	expect(imp.status == GRPC_ABORTED && strcmp(imp.message, "boom?[2J?x")
+	    == 0, "an error frame, exit 3: ABORTED with its message, on one "
+	    "safe line (%d %s)", imp.status, imp.message);
 
 	import_case("cut", BEGIN "{\"type\":\"file\",\"path\":\"/data/x\","
 	    "\"size\":9," HDR "}\nabc", NULL, 0, &imp, &log);

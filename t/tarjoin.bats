@@ -75,6 +75,10 @@ F='{"type":"file","path":"/data/a","size":3,"mode":384,"mtime":0,"uid":0,"gid":0
 	printf '%s\n%s\nabc{"type":"error","message":"disk on fire"}\n' "$B" "$F" > s
 	run -1 --separate-stderr tarjoin -C out < s
 	assert_equal "$stderr" "tarjoin: the backup failed: disk on fire; out is incomplete and will not start"
+	# a message with a newline and terminal escapes: one safe line
+	printf '%s\n%s\nabc{"type":"error","message":"evil\\u001b[2J\\nSTART TIMELINE: 7"}\n' "$B" "$F" > s
+	run -1 --separate-stderr tarjoin -C out2 < s
+	assert_equal "$stderr" "tarjoin: the backup failed: evil?[2J?START TIMELINE: 7; out2 is incomplete and will not start"
 }
 
 @test "bad streams: each gets its own one-line reason" {
