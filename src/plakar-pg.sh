@@ -468,7 +468,17 @@ restore() {
 	if [ -d "$dir" ] && [ -n "$(ls -A "$dir")" ]; then
 		die "$EX_USAGE" "$dir: not empty: restore into a new or empty directory"
 	fi
-	tarjoin -C "$dir" || die "$EX_USAGE" "restore failed: the backup is incomplete or damaged; $dir is not usable"
+	# In the background, so that a signal reaches us now and stops it;
+	# its stdin, which an asynchronous command would lose, through fd 6.
+	exec 6<&0
+	guarded tarjoin -C "$dir" <&6 6<&- &
+	tj_pid=$!
+	trap 'kill "$tj_pid" 2>/dev/null; wait "$tj_pid" || true; say "interrupted: $dir is incomplete and will not start"; exit "$EX_INTERRUPTED"' HUP INT TERM
+	tj_status=0
+	wait "$tj_pid" || tj_status=$?
+	trap - HUP INT TERM
+	[ "$tj_status" -eq 0 ] ||
+		die "$EX_USAGE" "restore failed: the backup is incomplete or damaged; $dir is not usable"
 }
 
 [ $# -ge 1 ] || usage

@@ -295,3 +295,26 @@ START TIMELINE: 7"
 	wait "$one" "$two" || true
 	assert_output 2
 }
+
+@test "SIGTERM to plakar-pg restore: tarjoin stops with it, exit 6, nothing startable" {
+	plakar-pg backup "$LOC" host="$PGHOST" > all.frames
+	mkfifo slow
+	# half the stream, then a writer that holds the pipe open
+	( head -c 2000000 all.frames; sleep 30 ) > slow &
+	writer=$!
+	plakar-pg restore out < slow 2> restore.err &
+	pid=$!
+	for _ in $(seq 50); do pgrep -f "tarjoin -C out" >/dev/null && break; sleep 0.1; done
+	sleep 0.5
+	kill -TERM "$pid"
+	status=0
+	wait "$pid" || status=$?
+	kill "$writer" 2>/dev/null || true
+	assert_equal "$status" 6
+	run cat restore.err
+	assert_output --partial "plakar-pg: interrupted: out is incomplete and will not start"
+	sleep 0.5
+	run pgrep -f "tarjoin -C out"
+	assert_output ''
+	[ ! -e out/global/pg_control ]
+}
