@@ -131,7 +131,7 @@ preflight() {
 	# A replication connection proves the address, the authentication,
 	# pg_hba's replication line, the REPLICATION privilege and a free
 	# WAL sender at once.
-	if ! "$psql" -XAtq -d "dbname=replication replication=true" \
+	if ! "$psql" -wXAtq -d "dbname=replication replication=true" \
 		-c "SHOW wal_level" -c "SHOW server_version_num" \
 		-c "SHOW data_directory_mode" \
 		>"$work/preflight.out" 2>"$work/preflight.err"; then
@@ -141,13 +141,15 @@ preflight() {
 			die "$EX_PREFLIGHT" "role ${PGUSER:-$(id -un)} has no REPLICATION privilege: ALTER ROLE ... REPLICATION, or use another role" ;;
 		*"exceeds max_wal_senders"*)
 			# wal_level minimal comes with max_wal_senders = 0.
-			if [ "$("$psql" -XAtq -d postgres -c "SHOW wal_level" 2>/dev/null)" = minimal ]; then
+			if [ "$("$psql" -wXAtq -d postgres -c "SHOW wal_level" 2>/dev/null)" = minimal ]; then
 				die "$EX_PREFLIGHT" "wal_level is minimal: set wal_level = replica and max_wal_senders > 0 in postgresql.conf and restart the server"
 			fi
 			die "$EX_PREFLIGHT" "no free WAL sender (max_wal_senders are all in use): $msg" ;;
 		*"no pg_hba.conf entry for replication"*)
 			die "$EX_PREFLIGHT" "pg_hba.conf allows no replication connection for this role and host: $msg" ;;
-		*"password authentication failed"*|*"no password supplied"*|*"authentication failed"*)
+		*"no password supplied"*)
+			die "$EX_PREFLIGHT" "no password supplied: the server wants one for role ${PGUSER:-$(id -un)}; give it in the location, the password option or the Plakar source" ;;
+		*"password authentication failed"*|*"authentication failed"*)
 			die "$EX_PREFLIGHT" "authentication failed: $msg" ;;
 		*)
 			die "$EX_PREFLIGHT" "cannot reach the server: $msg" ;;
@@ -168,7 +170,7 @@ preflight() {
 	# a role limited to replication skips this, and pg_basebackup's own
 	# refusal is explained below.
 	server_clock=
-	if sql=$("$psql" -XAtq -d postgres \
+	if sql=$("$psql" -wXAtq -d postgres \
 		-c "SELECT floor(extract(epoch FROM clock_timestamp()))::bigint" \
 		-c "SELECT string_agg(spcname, ', ') FROM pg_tablespace WHERE spcname NOT IN ('pg_default', 'pg_global')" 2>/dev/null); then
 		server_clock=$(printf '%s\n' "$sql" | sed -n 1p)
@@ -186,7 +188,7 @@ hold_wal() {
 	# Unique across hosts and PID namespaces backing up one cluster.
 	slot=plakar_pg_$$_$(od -An -N6 -tx1 /dev/urandom | tr -d ' \n')
 	mkfifo "$work/slot.in"
-	guarded "$psql" -XAtq -v ON_ERROR_STOP=1 -d postgres <"$work/slot.in" >"$work/slot.out" 2>&1 &
+	guarded "$psql" -wXAtq -v ON_ERROR_STOP=1 -d postgres <"$work/slot.in" >"$work/slot.out" 2>&1 &
 	slot_pid=$!
 	exec 3>"$work/slot.in"
 	printf "SELECT pg_create_physical_replication_slot('%s', true, true) IS NOT NULL;\nSELECT 'slot ready';\n" "$slot" >&3
@@ -393,7 +395,7 @@ backup() {
 	[ "$wal_method" != fetch ] || [ "$hold_wal" != on ] || hold_wal
 	metadata
 
-	set -- -D - -F tar -X "$wal_method" -c "$checkpoint"
+	set -- -w -D - -F tar -X "$wal_method" -c "$checkpoint"
 	[ -z "$label" ] || set -- "$@" -l "$label"
 	[ -z "$max_rate" ] || set -- "$@" -r "$max_rate"
 	if [ "$progress" = on ] || { [ "$progress" = auto ] && [ -t 2 ]; }; then

@@ -310,3 +310,12 @@ make_certs() {
 	run -0 snapshots
 	assert_output ''
 }
+
+@test "no password available: it says so, and never prompts, even on a terminal" {
+	# script(1) gives the wrapper a terminal, where psql would prompt
+	run timeout 20 script -qec "plakar-pg check postgres+bin://replicator@127.0.0.1:$PORT" /dev/null
+	[ "$status" -ne 124 ] || fail "it waited for a password on the terminal"
+	assert_equal "$status" 2
+	assert_output --partial 'plakar-pg: no password supplied: the server wants one for role replicator'
+	refute_output --partial 'Password'
+}
