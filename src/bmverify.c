@@ -415,13 +415,17 @@ find_seen(struct bmv *v, const char *name, size_t len)
 	return bsearch(&key, v->files, v->nfiles, sizeof(*v->files), cmp_seen);
 }
 
-/* As pg_verifybackup: files pg_basebackup -R may write or rewrite. */
+/*
+ * Files the manifest cannot speak for: itself, and standby.signal, which
+ * a copy of a standby may carry.  pg_verifybackup also skips
+ * postgresql.auto.conf and recovery.signal, which pg_basebackup -R
+ * rewrites; our streams never come from -R, so they are checked.
+ */
 static int
 ignored(const char *name, size_t len)
 {
 	static const char *const names[] = {
-		"backup_manifest", "postgresql.auto.conf", "recovery.signal",
-		"standby.signal"
+		"backup_manifest", "standby.signal"
 	};
 	size_t i;
 

@@ -50,6 +50,11 @@ verify_fails() {
 	assert_output "/data/$REL"
 }
 
+@test "postgresql.auto.conf and recovery.signal are checked too: our streams never come from -R" {
+	$TARTOOL flip postgresql.auto.conf < "$T/base.tar" > bad.tar
+	verify_fails bad.tar "verification failed: 1 bad file; first: postgresql.auto.conf: CRC32C checksum mismatch"
+}
+
 @test "a byte changed, with SHA256 checksums" {
 	$TARTOOL flip "$REL" < "$T/sha.tar" > bad.tar
 	run -2 --separate-stderr sh -c "tarsplit -a sha256 < bad.tar > frames"
