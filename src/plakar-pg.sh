@@ -197,6 +197,27 @@ hold_wal() {
 		if ! kill -0 "$slot_pid" 2>/dev/null || [ "$tries" -ge 1500 ]; then
 			say "warning: WAL is not held for the backup ($(sed -n '/./{p;q;}' "$work/slot.out")); a busy server may remove WAL the backup needs"
 			exec 3>&-
+			slot_pid=
+			return 0
+		fi
+		sleep 0.02
+		tries=$((tries + 1))
+	done
+}
+
+# Was the WAL held to the end?  The slot's session may have been ended
+# (idle_session_timeout, pg_terminate_backend) without a word: psql only
+# notices when asked.  A warning: if WAL the backup needed is gone, the
+# server fails the backup itself.
+slot_check() {
+	[ -n "${slot_pid:-}" ] || return 0
+	printf "SELECT 'slot held ' || count(*) FROM pg_replication_slots WHERE slot_name = '%s';\n" "$slot" >&3 2>/dev/null || true
+	tries=0
+	until grep -q '^slot held 1$' "$work/slot.out" 2>/dev/null; do
+		if ! kill -0 "$slot_pid" 2>/dev/null || [ "$tries" -ge 250 ] ||
+			grep -q '^slot held 0$' "$work/slot.out" 2>/dev/null; then
+			why=$(grep -v -e '^t$' -e '^slot ready$' -e '^slot held' "$work/slot.out" | sed -n '/./{p;q;}')
+			say "warning: the session holding the WAL slot ended during the backup${why:+ ($why)}: WAL was kept only as far as the server's settings did"
 			return 0
 		fi
 		sleep 0.02
@@ -424,6 +445,7 @@ backup() {
 	wait "$tee_pid" || true
 	tee_pid=
 	cat "$work/ts.err" >&2
+	slot_check
 
 	# Whoever reads the frames went away: nothing else matters then.
 	[ "$ts_status" -ne 141 ] ||

@@ -318,3 +318,16 @@ START TIMELINE: 7"
 	assert_output ''
 	[ ! -e out/global/pg_control ]
 }
+
+@test "the WAL slot's session ended mid-backup (pg_terminate_backend): a warning, and the backup goes on" {
+	plakar-pg backup "$LOC" host="$PGHOST" max_rate=4M > slot.frames 2> slot.err &
+	pid=$!
+	wait_sql "SELECT count(*) FROM pg_replication_slots WHERE active_pid IS NOT NULL" 1
+	psql -qXAt -c "SELECT pg_terminate_backend(active_pid) FROM pg_replication_slots" > /dev/null
+	status=0
+	wait "$pid" || status=$?
+	assert_equal "$status" 0
+	assert_equal "$(last_type slot.frames)" end
+	run cat slot.err
+	assert_output --partial "plakar-pg: warning: the session holding the WAL slot ended during the backup"
+}
