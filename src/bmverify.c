@@ -23,6 +23,7 @@ struct seen {
 	unsigned char	 ck[CK_MAX];
 	unsigned int	 cklen;
 	int		 in_manifest;
+	enum bmv_type	 type;
 };
 
 enum member_kind {
@@ -46,6 +47,8 @@ struct bmv {
 
 	struct seen	*files;
 	size_t		 nfiles, capfiles;
+	struct seen	*others;	/* directories and links */
+	size_t		 nothers, capothers;
 
 	char		*label;		/* backup_label, for its start LSN */
 	size_t		 labellen;
@@ -139,6 +142,9 @@ bmv_free(struct bmv *v)
 		return;
 	for (i = 0; i < v->nfiles; i++)
 		free(v->files[i].name);
+	for (i = 0; i < v->nothers; i++)
+		free(v->others[i].name);
+	free(v->others);
 	for (i = 0; i < v->nwal; i++)
 		free(v->wal[i]);
 	for (i = 0; i < v->ndone; i++)
@@ -194,8 +200,26 @@ push(char ***list, size_t *n, size_t *cap, const char *s)
 
 void
 bmv_begin(struct bmv *v, const char *name, size_t namelen, uint64_t size,
-    int regular)
+    enum bmv_type type)
 {
+	int regular = type == BMV_FILE;
+
+	if (!regular) {
+		struct seen *o;
+
+		if (v->nothers == v->capothers) {
+			v->capothers = v->capothers ? 2 * v->capothers : 256;
+			v->others = xrealloc(v->others, v->capothers *
+			    sizeof(*v->others));
+		}
+		o = &v->others[v->nothers++];
+		memset(o, 0, sizeof(*o));
+		o->name = xmalloc(namelen + 1);
+		memcpy(o->name, name, namelen);
+		o->name[namelen] = '\0';
+		o->namelen = namelen;
+		o->type = type;
+	}
 	free(v->name);
 	v->name = xmalloc(namelen + 1);
 	memcpy(v->name, name, namelen);
@@ -687,6 +711,51 @@ check_file(struct bmv *v, json_t *f, struct report *r)
 	return 0;
 }
 
+/* A tablespace's link, pg_tblspc/OID: the one link pg_basebackup sends. */
+static int
+tablespace_link(const struct seen *o)
+{
+	size_t n = sizeof("pg_tblspc/") - 1;
+
+	return o->type == BMV_SYMLINK && o->namelen > n &&
+	    memcmp(o->name, "pg_tblspc/", n) == 0 &&
+	    strspn(o->name + n, "0123456789") == o->namelen - n;
+}
+
+/*
+ * Every member, whatever its type: a path appears once, and a link is
+ * one the manifest accounts for.  (Files are held to the manifest by
+ * check_file and the loop after it.)
+ */
+static void
+check_members(struct bmv *v, struct report *r)
+{
+	struct seen *all;
+	size_t n = v->nfiles + v->nothers, i;
+
+	for (i = 0; i < v->nothers; i++) {
+		const struct seen *o = &v->others[i];
+
+		if (o->type == BMV_HARDLINK)
+			bad_file(r, o->name, o->namelen, "a hard link, which "
+			    "pg_basebackup never sends");
+		else if (o->type == BMV_SYMLINK && !tablespace_link(o))
+			bad_file(r, o->name, o->namelen, "a symbolic link that "
+			    "the manifest does not account for");
+	}
+	if (n == 0)
+		return;
+	all = xmalloc(n * sizeof(*all));
+	memcpy(all, v->files, v->nfiles * sizeof(*all));
+	memcpy(all + v->nfiles, v->others, v->nothers * sizeof(*all));
+	qsort(all, n, sizeof(*all), cmp_seen);
+	for (i = 1; i < n; i++)
+		if (cmp_seen(&all[i - 1], &all[i]) == 0)
+			bad_file(r, all[i].name, all[i].namelen, "appears "
+			    "twice in the stream");
+	free(all);
+}
+
 int
 bmv_check(struct bmv *v, char *errbuf, size_t errlen, char **badpath,
     size_t *badpathlen)
@@ -719,11 +788,7 @@ bmv_check(struct bmv *v, char *errbuf, size_t errlen, char **badpath,
 		if (v->nfiles > 0)
 			qsort(v->files, v->nfiles, sizeof(*v->files),
 			    cmp_seen);
-		for (i = 1; i < v->nfiles; i++)
-			if (cmp_seen(&v->files[i - 1], &v->files[i]) == 0)
-				bad_file(&r, v->files[i].name,
-				    v->files[i].namelen, "appears twice in "
-				    "the stream");
+		check_members(v, &r);
 		rc = 0;
 		json_array_foreach(files, i, f)
 			if ((rc = check_file(v, f, &r)) == -1) {

@@ -28,11 +28,17 @@ void	 bmv_free(struct bmv *);
 /* The stream must hold its WAL (pg_basebackup -X fetch). */
 void	 bmv_need_wal(struct bmv *);
 
-/*
- * One member: bmv_begin, its data in order with bmv_data, bmv_end.
- * regular is non-zero for a regular file.
- */
-void	 bmv_begin(struct bmv *, const char *, size_t, uint64_t, int);
+/* What a member is: every one is checked, whatever its type. */
+enum bmv_type {
+	BMV_FILE,
+	BMV_DIR,
+	BMV_SYMLINK,
+	BMV_HARDLINK
+};
+
+/* One member: bmv_begin, its data in order with bmv_data, bmv_end. */
+void	 bmv_begin(struct bmv *, const char *, size_t, uint64_t,
+	    enum bmv_type);
 void	 bmv_data(struct bmv *, const void *, size_t);
 /* -1 when the member cannot be kept (message in errbuf). */
 int	 bmv_end(struct bmv *, char *, size_t);

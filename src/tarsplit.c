@@ -263,6 +263,21 @@ copy_data(struct split *s, const char *name, size_t namelen, uint64_t size)
 		    "%ju bytes", (uintmax_t)done, (uintmax_t)size);
 }
 
+static enum bmv_type
+bmv_type_of(enum frame_type t)
+{
+	switch (t) {
+	case FRAME_DIR:
+		return BMV_DIR;
+	case FRAME_SYMLINK:
+		return BMV_SYMLINK;
+	case FRAME_HARDLINK:
+		return BMV_HARDLINK;
+	default:
+		return BMV_FILE;
+	}
+}
+
 /* -r: the data directory itself, owned and dated as its first member. */
 static void
 emit_root(struct split *s, const struct frame *first)
@@ -324,7 +339,7 @@ own_manifest(struct split *s, const struct frame *f, const char *member,
 		    "this name in the data directory would be hidden by the "
 		    "snapshot's /manifest.json: move it away");
 	if (s->verifier != NULL)
-		bmv_begin(s->verifier, member, len, f->size, 1);
+		bmv_begin(s->verifier, member, len, f->size, BMV_FILE);
 	read_member(s, member, len, f->size, &b);
 	j = json_loadb((const char *)b.p, b.len, 0, NULL);
 	ours = json_is_object(j) &&
@@ -438,7 +453,7 @@ split_member(struct split *s, struct archive_entry *e)
 		emit_header(s, &f);
 		if (s->verifier != NULL)
 			bmv_begin(s->verifier, member, len, f.size,
-			    f.type == FRAME_FILE);
+			    bmv_type_of(f.type));
 		if (f.type == FRAME_FILE) {
 			s->owed = f.size;
 			s->bytes += f.size;

@@ -12,6 +12,8 @@ tartool.py OP [ARGS] < in.tar > out.tar, members kept in order:
                          backup_manifest: still JSON, no longer what its
                          Manifest-Checksum covers
   late NAME              add an empty member NAME after backup_manifest
+  link TYPE NAME TARGET  add a member NAME before backup_manifest: TYPE
+                         symlink or hardlink to TARGET, or dir
   manifest-v2 SYSID      make backup_manifest version 2 with that
                          System-Identifier, its checksum recomputed
   big SIZE               (no input) one member of SIZE zero bytes,
@@ -90,6 +92,14 @@ def main():
             extra = tarfile.TarInfo(args[0])
             extra.mode = 0o600
             return [(extra, b"extra\n"), (m, data)]
+        if op == "link" and name == "backup_manifest":
+            extra = tarfile.TarInfo(args[1])
+            extra.mode = 0o700
+            extra.type = {"symlink": tarfile.SYMTYPE, "hardlink": tarfile.LNKTYPE,
+                          "dir": tarfile.DIRTYPE}[args[0]]
+            if args[0] != "dir":
+                extra.linkname = args[2]
+            return [(extra, None), (m, data)]
         if op == "replace" and name == args[0]:
             with open(args[1], "rb") as f:
                 return [(m, f.read())]

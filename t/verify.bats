@@ -55,6 +55,23 @@ verify_fails() {
 	verify_fails bad.tar "verification failed: 1 bad file; first: postgresql.auto.conf: CRC32C checksum mismatch"
 }
 
+@test "every member is checked, whatever its type: links and directories the manifest does not account for" {
+	# a symlink at the path of a file already verified
+	$TARTOOL link symlink "$REL" /etc/passwd < "$T/base.tar" > bad.tar
+	verify_fails bad.tar "verification failed: 2 bad files; first: $REL: a symbolic link that the manifest does not account for"
+	$TARTOOL link symlink base/1/extra /etc/passwd < "$T/base.tar" > bad.tar
+	verify_fails bad.tar "verification failed: 1 bad file; first: base/1/extra: a symbolic link that the manifest does not account for"
+	$TARTOOL link hardlink base/1/extra "$REL" < "$T/base.tar" > bad.tar
+	verify_fails bad.tar "verification failed: 1 bad file; first: base/1/extra: a hard link, which pg_basebackup never sends"
+	$TARTOOL link dir "$REL" < "$T/base.tar" > bad.tar
+	verify_fails bad.tar "verification failed: 1 bad file; first: $REL: appears twice in the stream"
+	# a tablespace's link is what pg_basebackup sends; a new directory holds nothing
+	$TARTOOL link symlink pg_tblspc/16400 /srv/ts < "$T/base.tar" > ok.tar
+	run -0 sh -c 'tarsplit < ok.tar > /dev/null'
+	$TARTOOL link dir base/1/newdir < "$T/base.tar" > ok.tar
+	run -0 sh -c 'tarsplit < ok.tar > /dev/null'
+}
+
 @test "a byte changed, with SHA256 checksums" {
 	$TARTOOL flip "$REL" < "$T/sha.tar" > bad.tar
 	run -2 --separate-stderr sh -c "tarsplit -a sha256 < bad.tar > frames"
