@@ -144,25 +144,47 @@ build/grpcclient: t/grpcclient/*.go t/grpcclient/go.mod t/grpcclient/go.sum
 
 testprogs: $(TESTPROGS)
 
-# libFuzzer on the location parser: make fuzz FUZZ_SECONDS=60
+# libFuzzer on every parser of outside input: make fuzz FUZZ_SECONDS=60
+# runs each target that long on its corpus (t/fuzz/seeds/TARGET), under
+# ASan+UBSan, with memory limits so that runaway memory is a finding.
 FUZZ_SECONDS = 30
+FUZZERS = uriparse frame grpcserver
+FUZZ_FLAGS = -g -O1 -D_GNU_SOURCE -fsanitize=fuzzer,address,undefined \
+	-fno-sanitize-recover=all $(PKG_CFLAGS) $(H2_CFLAGS) -Isrc
+FUZZ_MAX_LEN_uriparse = 512
+FUZZ_MAX_LEN_frame = 4096
+FUZZ_MAX_LEN_grpcserver = 65536
+
 build/fuzz/uriparse: src/uriparse.c src/util.c src/util.h
 	@mkdir -p build/fuzz
-	clang -g -O1 -D_GNU_SOURCE -DURIPARSE_FUZZ $(PKG_CFLAGS) \
-	    -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all \
-	    -o $@ src/uriparse.c src/util.c $(JSON_LIBS)
+	clang $(FUZZ_FLAGS) -DURIPARSE_FUZZ -o $@ src/uriparse.c src/util.c \
+	    $(JSON_LIBS)
 
-fuzz: build/fuzz/uriparse
-	mkdir -p build/fuzz/corpus
-	cp t/fuzz-seeds/* build/fuzz/corpus/
-	build/fuzz/uriparse -max_total_time=$(FUZZ_SECONDS) -max_len=512 \
-	    build/fuzz/corpus > build/fuzz/log 2>&1; s=$$?; \
-	    grep -E '^(Done|==[0-9]+==ERROR|SUMMARY)' build/fuzz/log; exit $$s
+build/fuzz/frame: t/fuzz/frame.c src/frame.c src/util.c src/frame.h src/util.h
+	@mkdir -p build/fuzz
+	clang $(FUZZ_FLAGS) -o $@ t/fuzz/frame.c src/frame.c src/util.c \
+	    $(JSON_LIBS)
 
-# Plakar itself, at the version share/plakar/go.mod pins.
-TOOLS = build/tools
-tools:
-	sh share/install-plakar.sh $(TOOLS)
+build/fuzz/grpcserver: t/fuzz/grpcserver.c src/grpcserver.c src/util.c \
+    src/grpcserver.h src/util.h
+	@mkdir -p build/fuzz
+	clang $(FUZZ_FLAGS) -o $@ t/fuzz/grpcserver.c src/grpcserver.c \
+	    src/util.c $(H2_LIBS)
+
+fuzz: $(FUZZERS:%=build/fuzz/%)
+	@s=0; for f in $(FUZZERS); do \
+	    rm -rf build/fuzz/corpus-$$f; mkdir -p build/fuzz/corpus-$$f; \
+	    cp t/fuzz/seeds/$$f/* build/fuzz/corpus-$$f/; \
+	    case $$f in uriparse) n=$(FUZZ_MAX_LEN_uriparse);; \
+	        frame) n=$(FUZZ_MAX_LEN_frame);; *) n=$(FUZZ_MAX_LEN_grpcserver);; \
+	    esac; \
+	    build/fuzz/$$f -max_total_time=$(FUZZ_SECONDS) -max_len=$$n \
+	        -rss_limit_mb=512 -malloc_limit_mb=128 \
+	        build/fuzz/corpus-$$f > build/fuzz/$$f.log 2>&1 || s=1; \
+	    printf 'fuzz %s: ' $$f; \
+	    grep -E '^(Done|==[0-9]+==ERROR|SUMMARY)' build/fuzz/$$f.log | \
+	        tr '\n' ' '; echo; \
+	done; exit $$s
 
 check: all testprogs tools
 	PLAKAR_PG_BIN=$(CURDIR)/$(OUT) bats t/

@@ -81,7 +81,7 @@ cpu_sampler() {
 	local out=$1 p name
 	set +e
 	while :; do
-		for p in $(pgrep -f 'plakar at|plakar-pg-importer$|plakar-pg backup|tarsplit -w|pg_basebackup -D -|walsender'); do
+		for p in $(pgrep -f 'plakar at|plakar-pg-importer$|plakar-pg backup|tarsplit -w|pg_basebackup -w -D -|walsender'); do
 			name=$(cat "/proc/$p/comm" 2>/dev/null) || continue
 			case $(tr '\0' ' ' 2>/dev/null < "/proc/$p/cmdline") in
 			*walsender*) name=walsender ;;

@@ -25,6 +25,8 @@
 #define CHUNK_MAX	(1024 * 1024)	/* payload bytes in one OpenResponse */
 #define INBUF_SIZE	(FRAME_HEADER_MAX + CHUNK_MAX)
 #define WATCH_MS	200		/* how often a running backup is looked at */
+#define STALL_DEFAULT	600		/* seconds: slow remote stores stall too */
+#define STALL_MAX	(7 * 86400)
 
 /* Plakar's location flags: a stream read in order, each record acked. */
 #define FLAG_STREAM	4
@@ -62,6 +64,10 @@ struct importer {
 	uint64_t	 records;
 	uint64_t	 bytes;
 	char		*failure;	/* an error frame's message */
+
+	long		 stall_timeout;	/* seconds Plakar may do nothing; 0: no limit */
+	time_t		 stalled_since;	/* waiting on Plakar since, or 0 */
+	size_t		 last_pending;	/* of the Open call, to see it drain */
 
 	uint64_t	 fresh_ino;	/* this Import's inode numbers, from random */
 	int		 opened;	/* the record out was read with Open */
@@ -182,9 +188,27 @@ init_message(void *arg, struct grpc_call *c, const uint8_t *p, size_t n)
 		return;
 	}
 	/* Only PEM text may span lines: pgpass and backup_label may not. */
+	s->stall_timeout = STALL_DEFAULT;
 	for (i = 0; i < req->n_config; i++) {
 		const char *k = req->config[i]->key;
 		size_t kl = strlen(k);
+
+		/* Ours alone: the wrapper never sees it. */
+		if (strcmp(k, "stall_timeout") == 0) {
+			const char *v = req->config[i]->value;
+			char *end;
+			long t = strtol(v, &end, 10);
+
+			if (*v < '0' || *v > '9' || *end != '\0' || t > STALL_MAX) {
+				importer__init_request__free_unpacked(req, NULL);
+				buf_free(&cfg);
+				grpc_finish(c, GRPC_INVALID_ARGUMENT, "stall_timeout: "
+				    "a number of seconds, at most 604800 (0: none)");
+				return;
+			}
+			s->stall_timeout = t;
+			continue;
+		}
 
 		if (strchr(req->config[i]->value, '\n') != NULL &&
 		    (kl < 5 || strcmp(k + kl - 5, "_data") != 0)) {
@@ -737,6 +761,32 @@ importing(const struct importer *s)
 	return s->imp != IMP_NONE && s->imp != IMP_DONE;
 }
 
+/*
+ * Is Plakar doing nothing?  Only while we wait on it: a record is out,
+ * not acknowledged, and either not opened or its content not drained.
+ * While we wait on the backup itself, Plakar is not to blame.
+ */
+static void
+watch_stall(struct importer *s)
+{
+	size_t pending = s->open_call != NULL ? grpc_pending(s->open_call) : 0;
+	int waiting = s->imp == IMP_RECORD && !s->acked &&
+	    (s->open_call == NULL || pending > 0);
+	time_t now = time(NULL);
+
+	if (!waiting || pending < s->last_pending)
+		s->stalled_since = 0;
+	s->last_pending = pending;
+	if (!waiting || s->stall_timeout == 0)
+		return;
+	if (s->stalled_since == 0)
+		s->stalled_since = now;
+	else if (now - s->stalled_since >= s->stall_timeout)
+		import_fail(s, GRPC_DEADLINE_EXCEEDED, "Plakar neither read nor "
+		    "acknowledged anything for %ld s (stall_timeout): the "
+		    "backup is stopped", s->stall_timeout);
+}
+
 /* The loop's hooks: a running backup moves on with its pipes. */
 
 static void
@@ -756,8 +806,10 @@ hook_progress(void *arg)
 		import_fail_child(s, "plakar-pg died in the middle of the "
 		    "backup");
 	}
-	if (importing(s))
+	if (importing(s)) {
 		import_progress(s);
+		watch_stall(s);
+	}
 }
 
 static int

@@ -287,6 +287,8 @@ backup_option() {
 	wal_method=*) die "$EX_USAGE" "wal_method: fetch or none (stream cannot go to one stdout stream)" ;;
 	hold_wal=on|hold_wal=off) hold_wal=${1#*=} ;;
 	hold_wal=*) die "$EX_USAGE" "hold_wal: on or off" ;;
+	# The plugin's own (plakar-pg-importer(1)): nothing to do here.
+	stall_timeout=*) ;;
 	*) return 1 ;;
 	esac
 }

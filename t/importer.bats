@@ -126,6 +126,23 @@ assert_nothing_left() {
 	assert_nothing_left
 }
 
+@test "a stalled Plakar (neither reads nor acks): after stall_timeout the backup stops, the client still connected" {
+	"$GRPCCLIENT" "$PLAKAR_PG_BIN/plakar-pg-importer" stall \
+		"{\"location\": \"postgres+bin://postgres@localhost\", \"host\": \"$T/src\", \"max_rate\": \"4M\", \"stall_timeout\": \"2\"}" 25 12 \
+		> stall.out 2> stall.err &
+	client=$!
+	wait_sql "SELECT count(*) FROM pg_stat_replication WHERE state = 'backup'" 1 || true
+	sleep 6
+	# the client sleeps on: the importer has let go of the server already
+	kill -0 "$client" || fail "the client ended first"
+	run -0 psql -tAXc "SELECT (SELECT count(*) FROM pg_stat_replication), (SELECT count(*) FROM pg_replication_slots)"
+	assert_output '0|0'
+	grep -q "plakar-pg-importer: Plakar neither read nor acknowledged anything for 2 s (stall_timeout): the backup is stopped" stall.err ||
+		fail "$(cat stall.err)"
+	wait "$client" || true
+	assert_nothing_left
+}
+
 @test "SIGTERM mid-Import: the backup stops, nothing is left" {
 	( for _ in $(seq 100); do
 		p=$(pgrep -f "$PLAKAR_PG_BIN/plakar-pg backup -i progress=off" | head -n 1)
@@ -203,6 +220,12 @@ example() {
 		run -1 uriparse -j location=postgres+bin://h "$k=$(example "$k")"
 		assert_output "uriparse: unknown option: $k"
 	done
+	# the plugin's own: the wrapper lets them be (a Plakar source holds
+	# them), uriparse never sees them
+	for k in $(schema_keys plakar-pg-importer); do
+		run -0 plakar-pg options location=postgres+bin://h "$k=$(example "$k")"
+		run -1 uriparse -j location=postgres+bin://h "$k=$(example "$k")"
+	done
 	run -1 plakar-pg options location=postgres+bin://h sslmode=require
 	assert_output "uriparse: unknown option: sslmode"
 }
@@ -232,10 +255,11 @@ example() {
 	}
 	assert_equal "$(listed "$man/uriparse.1")" "$(schema_keys uriparse | grep -vx location | sort)"
 	assert_equal "$(listed "$man/plakar-pg.1")" "$(schema_keys plakar-pg | sort)"
+	assert_equal "$(listed "$man/plakar-pg-importer.1")" "$(schema_keys plakar-pg-importer | sort)"
 }
 
 @test "the service without HTTP/2: t/importer_test feeds it requests and reads what it queues" {
 	run -0 --separate-stderr "$PLAKAR_PG_BIN/importer_test" "$PLAKAR_PG_BIN"
 	refute_output --partial "not ok"
-	assert_line "13 passed, 0 failed"
+	assert_line "14 passed, 0 failed"
 }

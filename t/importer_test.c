@@ -378,6 +378,12 @@ main(int argc, char *argv[])
 	expect(c.status == GRPC_INVALID_ARGUMENT &&
 	    strcmp(c.message, "label: a value may not hold a newline") == 0,
 	    "a newline in a value: INVALID_ARGUMENT (%s)", c.message);
+	init(s, &c, "location", "postgres+bin://h", "stall_timeout", "10m",
+	    NULL);
+	expect(c.status == GRPC_INVALID_ARGUMENT &&
+	    strncmp(c.message, "stall_timeout: ", 15) == 0,
+	    "stall_timeout not a number of seconds: INVALID_ARGUMENT (%s)",
+	    c.message);
 	call_unary(s, "/importer.Importer/Open", &c, NULL);
 	expect(c.status == GRPC_INVALID_ARGUMENT,
 	    "an empty OpenRequest: INVALID_ARGUMENT (%s)", c.message);

@@ -38,7 +38,7 @@ teardown() {
 	rm -rf "$W"
 }
 
-OURS='plakar-pg-importer$|plakar-pg backup -i|tarsplit -w -r|pg_basebackup -D - -F tar'
+OURS='plakar-pg-importer$|plakar-pg backup -i|tarsplit -w -r|pg_basebackup -w -D - -F tar'
 
 # plakar at STORE backup @mypg in its own process group, as a terminal
 # would run it; PLAKAR_PID; returns once pg_basebackup streams.
@@ -47,7 +47,7 @@ start_backup() {
 	PLAKAR_PID=$!
 	# (the preflight's replication connection comes and goes before)
 	for _ in $(seq 200); do
-		pgrep -f 'pg_basebackup -D - -F tar' >/dev/null &&
+		pgrep -f 'pg_basebackup -w -D - -F tar' >/dev/null &&
 			[ "$(psql -tAXc "SELECT count(*) FROM pg_stat_replication WHERE state = 'backup'")" -ge 1 ] &&
 			return 0
 		sleep 0.1
@@ -110,7 +110,7 @@ assert_nothing_left() {
 
 @test "pg_basebackup killed mid-backup" {
 	start_backup
-	pkill -KILL -f 'pg_basebackup -D - -F tar'
+	pkill -KILL -f 'pg_basebackup -w -D - -F tar'
 	finish_backup
 	assert_equal "$STATUS" 1
 	run cat "$W/out"

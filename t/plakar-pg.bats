@@ -226,7 +226,7 @@ START TIMELINE: 7"
 	run -0 --separate-stderr sh -c "plakar-pg backup -i '$LOC' host='$PGHOST' max_rate=8M < pw > pw.frames"
 	wait "$watcher"
 	assert_equal "$(last_type pw.frames)" end
-	grep -q "pg_basebackup -D - -F tar" ps.log || fail "the watcher saw no backup running"
+	grep -q "pg_basebackup -w -D - -F tar" ps.log || fail "the watcher saw no backup running"
 	run grep -c -F "$secret" ps.log
 	assert_output 0
 	[[ $stderr != *"$secret"* ]]
