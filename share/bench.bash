@@ -59,6 +59,11 @@ printf '| tarsplit -n           / alone        %s\n' "$(ratio noverify alone)"
 printf '| tarsplit (verifying)  / alone        %s   (goal <= 1.10)\n' "$(ratio verify alone)"
 printf '| tarsplit verifying    / -n           %s\n' "$(ratio verify noverify)"
 printf 'tarsplit peak RSS                      %s KiB   (goal <= 16384)\n' "$(cat "$T/rss")"
+# Its memory on a manifest of 100 000 files: the text, never a whole tree.
+python3 t/tartool.py many 100000 > "$T/many.tar"
+/usr/bin/time -f %M -o "$T/many.rss" tarsplit < "$T/many.tar" > /dev/null
+printf 'tarsplit, 100 000-file manifest        %s KiB   (goal <= 65536)\n' "$(cat "$T/many.rss")"
+rm -f "$T/many.tar"
 printf 'plakar-pg backup        / alone        %s   (goal <= 1.15)\n' "$(ratio wrapper alone)"
 
 # Through the real Plakar, same store settings (the defaults) for both:

@@ -756,32 +756,147 @@ check_members(struct bmv *v, struct report *r)
 	free(all);
 }
 
+/*
+ * The manifest is kept as its text, a few hundred bytes a file, but never
+ * parsed whole: a JSON tree takes tens of bytes for each byte of it.  The
+ * top-level "Files" array is found by a scanner that knows strings and
+ * nesting; its elements are parsed and checked one at a time, and the
+ * rest is parsed with the array emptied.
+ */
+
+/* The index just past the JSON value at p[i], or n if it does not end. */
+static size_t
+skip_value(const char *p, size_t i, size_t n)
+{
+	int depth = 0, instr = 0, esc = 0;
+
+	for (; i < n; i++) {
+		char c = p[i];
+
+		if (instr) {
+			if (esc)
+				esc = 0;
+			else if (c == '\\')
+				esc = 1;
+			else if (c == '"') {
+				instr = 0;
+				if (depth == 0)
+					return i + 1;
+			}
+			continue;
+		}
+		if (c == '"')
+			instr = 1;
+		else if (c == '{' || c == '[')
+			depth++;
+		else if (c == '}' || c == ']') {
+			if (--depth <= 0)
+				return depth == 0 ? i + 1 : n;
+		} else if (depth == 0 && (c == ',' || c == ' ' || c == '\n' ||
+		    c == '\t' || c == '\r'))
+			return i;
+	}
+	return n;
+}
+
+static size_t
+skip_space(const char *p, size_t i, size_t n)
+{
+	while (i < n && (p[i] == ' ' || p[i] == '\n' || p[i] == '\t' ||
+	    p[i] == '\r'))
+		i++;
+	return i;
+}
+
+/* The top-level "Files": its '[' at *open, its ']' at *close. */
+static int
+files_array(const char *p, size_t n, size_t *open, size_t *close)
+{
+	size_t i = skip_space(p, 0, n), key, keyend, end;
+
+	if (i >= n || p[i] != '{')
+		return -1;
+	for (i = skip_space(p, i + 1, n); i < n && p[i] == '"'; ) {
+		key = i;
+		keyend = skip_value(p, key, n);
+		i = skip_space(p, keyend, n);
+		if (i >= n || p[i] != ':')
+			return -1;
+		i = skip_space(p, i + 1, n);
+		end = skip_value(p, i, n);
+		if (keyend - key == 7 && memcmp(p + key, "\"Files\"", 7) == 0) {
+			if (i >= n || p[i] != '[' || end > n || p[end - 1] != ']')
+				return -1;
+			*open = i;
+			*close = end - 1;
+			return 0;
+		}
+		i = skip_space(p, end, n);
+		if (i < n && p[i] == ',')
+			i = skip_space(p, i + 1, n);
+	}
+	return -1;
+}
+
+/* Each element of Files, parsed alone and checked. */
+static int
+check_files(struct bmv *v, size_t open, size_t close, struct report *r)
+{
+	const char *p = v->manifest;
+	size_t i = skip_space(p, open + 1, close), end;
+	json_error_t jerr;
+	json_t *f;
+	int rc;
+
+	while (i < close) {
+		end = skip_value(p, i, close);
+		if ((f = json_loadb(p + i, end - i, 0, &jerr)) == NULL)
+			return fail(r, "backup_manifest: a Files entry is not "
+			    "valid JSON: %s", jerr.text);
+		rc = check_file(v, f, r);
+		json_decref(f);
+		if (rc == -1)
+			return -1;
+		i = skip_space(p, end, close);
+		if (i < close && p[i] != ',')
+			return fail(r, "backup_manifest: Files is not a JSON "
+			    "array");
+		i = skip_space(p, i + 1, close);
+	}
+	return 0;
+}
+
 int
 bmv_check(struct bmv *v, char *errbuf, size_t errlen, char **badpath,
     size_t *badpathlen)
 {
 	struct report r = { errbuf, errlen, badpath, badpathlen, 0 };
 	json_error_t jerr;
-	json_t *m, *files, *f;
+	json_t *m;
 	json_int_t version;
-	size_t i;
+	size_t i, open, close;
+	char *top;
 	int rc = -1;
 
 	*badpath = NULL;
 	if (!v->manifest_seen)
 		return fail(&r, "backup_manifest is missing: the stream is "
 		    "incomplete or was made with --no-manifest");
-	m = json_loadb(v->manifest, v->manifestlen, 0, &jerr);
+	if (files_array(v->manifest, v->manifestlen, &open, &close) == -1)
+		return fail(&r, "backup_manifest has no Files, or is not JSON");
+	/* The manifest with "Files": [], for the rest of it. */
+	top = xmalloc(v->manifestlen - (close - open) + 2);
+	memcpy(top, v->manifest, open + 1);
+	memcpy(top + open + 1, v->manifest + close, v->manifestlen - close);
+	m = json_loadb(top, open + 1 + v->manifestlen - close, 0, &jerr);
+	free(top);
 	if (m == NULL)
 		return fail(&r, "backup_manifest is not valid JSON: line %d: %s",
 		    jerr.line, jerr.text);
 	version = json_integer_value(json_object_get(m,
 	    "PostgreSQL-Backup-Manifest-Version"));
-	files = json_object_get(m, "Files");
 	if (version != 1 && version != 2)
 		fail(&r, "backup_manifest: unsupported version");
-	else if (!json_is_array(files))
-		fail(&r, "backup_manifest has no Files");
 	else if (check_manifest_checksum(v, m, &r) == 0 &&
 	    check_identity(v, m, version, &r) == 0 &&
 	    check_wal(v, m, &r) == 0) {
@@ -789,13 +904,10 @@ bmv_check(struct bmv *v, char *errbuf, size_t errlen, char **badpath,
 			qsort(v->files, v->nfiles, sizeof(*v->files),
 			    cmp_seen);
 		check_members(v, &r);
-		rc = 0;
-		json_array_foreach(files, i, f)
-			if ((rc = check_file(v, f, &r)) == -1) {
-				free(*badpath);
-				*badpath = NULL;
-				break;
-			}
+		if ((rc = check_files(v, open, close, &r)) == -1) {
+			free(*badpath);
+			*badpath = NULL;
+		}
 		for (i = 0; rc == 0 && i < v->nfiles; i++)
 			if (!v->files[i].in_manifest &&
 			    !ignored(v->files[i].name, v->files[i].namelen))

@@ -18,9 +18,12 @@ tartool.py OP [ARGS] < in.tar > out.tar, members kept in order:
                          System-Identifier, its checksum recomputed
   big SIZE               (no input) one member of SIZE zero bytes,
                          streamed, with a base-256 size when SIZE >= 8 GiB
+  many N                 (no input) a backup of N empty files with its
+                         backup_label and a version 1 backup_manifest
 """
 import hashlib
 import io
+import json
 import re
 import sys
 import tarfile
@@ -73,6 +76,51 @@ def big(size):
     out.write(bytes(1024))
 
 
+def crc32c(data):
+    """CRC-32C (Castagnoli), as pg_basebackup's manifest writes it."""
+    crc = 0xFFFFFFFF
+    for byte in data:
+        crc ^= byte
+        for _ in range(8):
+            crc = (crc >> 1) ^ (0x82F63B78 if crc & 1 else 0)
+    return (crc ^ 0xFFFFFFFF).to_bytes(4, "little").hex()
+
+
+def many(n):
+    """A backup of n empty files: backup_label, the files, backup_manifest."""
+    dst = tarfile.open(fileobj=sys.stdout.buffer, mode="w|",
+                       format=tarfile.GNU_FORMAT)
+
+    def add(name, data):
+        info = tarfile.TarInfo(name)
+        info.size = len(data)
+        info.mode = 0o600
+        dst.addfile(info, io.BytesIO(data))
+
+    label = (b"START WAL LOCATION: 0/2000028 (file "
+             b"000000010000000000000002)\nSTART TIMELINE: 1\n")
+    add("backup_label", label)
+    entries = ['{ "Path": "backup_label", "Size": %d, "Last-Modified": '
+               '"2026-11-26 00:00:00 GMT", "Checksum-Algorithm": "CRC32C", '
+               '"Checksum": "%s" }' % (len(label), crc32c(label))]
+    # one name with what a JSON scanner could trip on
+    names = ['base/1/we"ird]}{[\\,'] + ["base/1/%d" % (100000 + i)
+                                         for i in range(n - 1)]
+    for name in names:
+        add(name, b"")
+        entries.append('{ "Path": %s, "Size": 0, "Last-Modified": '
+                       '"2026-11-26 00:00:00 GMT", "Checksum-Algorithm": '
+                       '"CRC32C", "Checksum": "00000000" }' % json.dumps(name))
+    body = ('{ "PostgreSQL-Backup-Manifest-Version": 1,\n"Files": [\n' +
+            ",\n".join(entries) + '\n],\n"WAL-Ranges": [\n'
+            '{ "Timeline": 1, "Start-LSN": "0/2000028", "End-LSN": '
+            '"0/2000100" }\n],\n')
+    digest = hashlib.sha256(body.encode()).hexdigest()
+    add("backup_manifest", (body + '"Manifest-Checksum": "%s"}\n'
+                            % digest).encode())
+    dst.close()
+
+
 def main():
     op, args = sys.argv[1], sys.argv[2:]
 
@@ -111,6 +159,8 @@ def main():
 
     if op == "big":
         big(int(args[0]))
+    elif op == "many":
+        many(int(args[0]))
     else:
         rewrite(each, args[0] if op == "late" else None)
 

@@ -72,6 +72,15 @@ verify_fails() {
 	run -0 sh -c 'tarsplit < ok.tar > /dev/null'
 }
 
+@test "a manifest of 20 000 files, one named with quotes, brackets and a backslash, verifies; one file more or less does not" {
+	$TARTOOL many 20000 > many.tar
+	run -0 sh -c 'tarsplit < many.tar > frames'
+	run -0 last_frame frames
+	assert_output '{"type":"end","records":20002,"bytes":'"$(jq -r .bytes <<<"$output")"'}'
+	$TARTOOL remove 'base/1/we"ird]}{[\,' < many.tar > less.tar
+	verify_fails less.tar 'verification failed: 1 bad file; first: base/1/we"ird]}{[\,: in the manifest but not in the backup'
+}
+
 @test "a byte changed, with SHA256 checksums" {
 	$TARTOOL flip "$REL" < "$T/sha.tar" > bad.tar
 	run -2 --separate-stderr sh -c "tarsplit -a sha256 < bad.tar > frames"
