@@ -746,8 +746,10 @@ check_members(struct bmv *v, struct report *r)
 	if (n == 0)
 		return;
 	all = xmalloc(n * sizeof(*all));
-	memcpy(all, v->files, v->nfiles * sizeof(*all));
-	memcpy(all + v->nfiles, v->others, v->nothers * sizeof(*all));
+	if (v->nfiles > 0)
+		memcpy(all, v->files, v->nfiles * sizeof(*all));
+	if (v->nothers > 0)
+		memcpy(all + v->nfiles, v->others, v->nothers * sizeof(*all));
 	qsort(all, n, sizeof(*all), cmp_seen);
 	for (i = 1; i < n; i++)
 		if (cmp_seen(&all[i - 1], &all[i]) == 0)

@@ -789,6 +789,27 @@ watch_stall(struct importer *s)
 
 /* The loop's hooks: a running backup moves on with its pipes. */
 
+/* What the wrapper wrote on its stdout, into inbuf. */
+static void
+read_frames(struct importer *s)
+{
+	ssize_t r;
+
+	buf_reserve(&s->inbuf, 0);
+	if (s->inbuf.len == s->inbuf.cap && s->inbuf.off > 0) {
+		memmove(s->inbuf.p, s->inbuf.p + s->inbuf.off,
+		    buf_avail(&s->inbuf));
+		s->inbuf.len -= s->inbuf.off;
+		s->inbuf.off = 0;
+	}
+	if (s->inbuf.len == s->inbuf.cap)
+		return;
+	r = child_read_out(&s->child, s->inbuf.p + s->inbuf.len,
+	    s->inbuf.cap - s->inbuf.len);
+	if (r > 0)
+		s->inbuf.len += (size_t)r;
+}
+
 static void
 hook_progress(void *arg)
 {
@@ -803,8 +824,12 @@ hook_progress(void *arg)
 	    child_reap(&s->child, 0) && child_failed(&s->child)) {
 		while (child_read_err(&s->child) == 1)
 			;
-		import_fail_child(s, "plakar-pg died in the middle of the "
-		    "backup");
+		/* An error frame written just before it ended says why. */
+		read_frames(s);
+		import_progress(s);
+		if (importing(s))
+			import_fail_child(s, "plakar-pg died in the middle of "
+			    "the backup");
 	}
 	if (importing(s)) {
 		import_progress(s);
@@ -833,25 +858,6 @@ hook_fds(void *arg, struct pollfd *p, int max, int *timeout)
 	return n;
 }
 
-static void
-read_frames(struct importer *s)
-{
-	ssize_t r;
-
-	buf_reserve(&s->inbuf, 0);
-	if (s->inbuf.len == s->inbuf.cap && s->inbuf.off > 0) {
-		memmove(s->inbuf.p, s->inbuf.p + s->inbuf.off,
-		    buf_avail(&s->inbuf));
-		s->inbuf.len -= s->inbuf.off;
-		s->inbuf.off = 0;
-	}
-	if (s->inbuf.len == s->inbuf.cap)
-		return;
-	r = child_read_out(&s->child, s->inbuf.p + s->inbuf.len,
-	    s->inbuf.cap - s->inbuf.len);
-	if (r > 0)
-		s->inbuf.len += (size_t)r;
-}
 
 static void
 hook_ready(void *arg, const struct pollfd *p, int n)

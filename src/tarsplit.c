@@ -24,6 +24,17 @@
 #include "frame.h"
 #include "util.h"
 
+/*
+ * The fuzz target (t/fuzz/tarsplit.c) runs main again and again: its
+ * exits return to it, and what main holds stays where it can free it.
+ */
+#ifdef TARSPLIT_FUZZ
+#include "../t/fuzz/tarsplit-exit.h"
+#define FUZZ_STATIC static
+#else
+#define FUZZ_STATIC
+#endif
+
 #define EXIT_STREAM	1
 #define EXIT_VERIFY	2
 #define READ_BLOCK	(1024 * 1024)
@@ -527,11 +538,33 @@ verify(struct split *s)
 	fail(s, EXIT_VERIFY, bad, bad != NULL ? badlen : 0, "%s", errbuf);
 }
 
+#ifdef TARSPLIT_FUZZ
+static struct split *fuzz_split;
+static struct input *fuzz_input;
+
+void	tarsplit_fuzz_cleanup(void);
+
+/* What a run that returned early left. */
+void
+tarsplit_fuzz_cleanup(void)
+{
+	if (fuzz_split == NULL)
+		return;
+	if (fuzz_split->archive != NULL)
+		archive_read_free(fuzz_split->archive);
+	bmv_free(fuzz_split->verifier);
+	free(fuzz_input->buf);
+	fuzz_split->archive = NULL;
+	fuzz_split->verifier = NULL;
+	fuzz_input->buf = NULL;
+}
+#endif
+
 int
 main(int argc, char *argv[])
 {
-	struct split s;
-	struct input in;
+	FUZZ_STATIC struct split s;
+	FUZZ_STATIC struct input in;
 	struct archive_entry *e;
 	enum ck_algo algo = CK_CRC32C;
 	const char *manifest = NULL, *endfile = NULL;
@@ -544,6 +577,11 @@ main(int argc, char *argv[])
 		return 0;
 	}
 	memset(&s, 0, sizeof(s));
+	memset(&in, 0, sizeof(in));
+#ifdef TARSPLIT_FUZZ
+	fuzz_split = &s;
+	fuzz_input = &in;
+#endif
 	s.root_mode = -1;
 	while ((ch = getopt(argc, argv, "a:e:f:m:nr:tw")) != -1) {
 		switch (ch) {
@@ -629,5 +667,8 @@ main(int argc, char *argv[])
 	archive_read_free(s.archive);
 	bmv_free(s.verifier);
 	free(in.buf);
+	s.archive = NULL;
+	s.verifier = NULL;
+	in.buf = NULL;
 	return 0;
 }

@@ -20,6 +20,7 @@ tartool.py OP [ARGS] < in.tar > out.tar, members kept in order:
                          streamed, with a base-256 size when SIZE >= 8 GiB
   many N                 (no input) a backup of N empty files with its
                          backup_label and a version 1 backup_manifest
+  listed N               (no input) the same manifest, without the files
 """
 import hashlib
 import io
@@ -86,7 +87,7 @@ def crc32c(data):
     return (crc ^ 0xFFFFFFFF).to_bytes(4, "little").hex()
 
 
-def many(n):
+def many(n, files=True):
     """A backup of n empty files: backup_label, the files, backup_manifest."""
     dst = tarfile.open(fileobj=sys.stdout.buffer, mode="w|",
                        format=tarfile.GNU_FORMAT)
@@ -107,7 +108,8 @@ def many(n):
     names = ['base/1/we"ird]}{[\\,'] + ["base/1/%d" % (100000 + i)
                                          for i in range(n - 1)]
     for name in names:
-        add(name, b"")
+        if files:
+            add(name, b"")
         entries.append('{ "Path": %s, "Size": 0, "Last-Modified": '
                        '"2026-11-26 00:00:00 GMT", "Checksum-Algorithm": '
                        '"CRC32C", "Checksum": "00000000" }' % json.dumps(name))
@@ -161,6 +163,8 @@ def main():
         big(int(args[0]))
     elif op == "many":
         many(int(args[0]))
+    elif op == "listed":
+        many(int(args[0]), files=False)
     else:
         rewrite(each, args[0] if op == "late" else None)
 
