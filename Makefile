@@ -199,6 +199,11 @@ fuzz: $(FUZZERS:%=build/fuzz/%)
 	        tr '\n' ' '; echo; \
 	done; exit $$s
 
+# Plakar itself, at the version share/plakar/go.mod pins.
+TOOLS = build/tools
+tools:
+	sh share/install-plakar.sh $(TOOLS)
+
 check: all testprogs tools
 	PLAKAR_PG_BIN=$(CURDIR)/$(OUT) bats t/
 
