@@ -304,13 +304,22 @@ import_fail(struct importer *s, int code, const char *fmt, ...)
 	free(msg);
 }
 
-/* The wrapper failed: its own last line says it best. */
+/*
+ * The wrapper failed: its own last line says it best, then its error
+ * frame; a wrapper killed without a word is said to be so.
+ */
 static void
 import_fail_child(struct importer *s, const char *fallback)
 {
+	char killed[128];
 	const char *why = s->child.lastline[0] ? s->child.lastline :
 	    s->failure != NULL ? s->failure : fallback;
 
+	if (why == fallback && s->child.reaped && s->child.status > 128) {
+		snprintf(killed, sizeof(killed), "plakar-pg died in the middle "
+		    "of the backup (signal %d)", s->child.status - 128);
+		why = killed;
+	}
 	import_fail(s, child_failed(&s->child) ?
 	    importer_status_code(s->child.status) : GRPC_INTERNAL, "%s", why);
 }
@@ -810,6 +819,49 @@ read_frames(struct importer *s)
 		s->inbuf.len += (size_t)r;
 }
 
+/*
+ * The wrapper ended badly: an error frame it wrote just before, still in
+ * the pipe, says why.  Only looked for, payloads skipped: nothing more
+ * goes to Plakar.
+ */
+static void
+find_failure(struct importer *s)
+{
+	const char *p;
+	uint64_t skip = s->payload_left;
+	size_t n, len;
+	struct frame f;
+	char errbuf[64];
+
+	if (s->failure != NULL || s->inbuf.p == NULL)
+		return;
+	read_frames(s);
+	p = (const char *)s->inbuf.p + s->inbuf.off;
+	n = buf_avail(&s->inbuf);
+	for (;;) {
+		const char *nl;
+
+		len = skip < n ? (size_t)skip : n;
+		p += len;
+		n -= len;
+		if (n == 0 || (nl = memchr(p, '\n', n)) == NULL)
+			return;
+		len = (size_t)(nl - p);
+		if (frame_parse(p, len, &f, errbuf, sizeof(errbuf)) != 1) {
+			frame_free(&f);
+			return;
+		}
+		p += len + 1;
+		n -= len + 1;
+		skip = f.type == FRAME_FILE ? f.size : 0;
+		if (f.type == FRAME_ERROR)
+			s->failure = xstrdup(f.message);
+		frame_free(&f);
+		if (s->failure != NULL)
+			return;
+	}
+}
+
 static void
 hook_progress(void *arg)
 {
@@ -824,12 +876,9 @@ hook_progress(void *arg)
 	    child_reap(&s->child, 0) && child_failed(&s->child)) {
 		while (child_read_err(&s->child) == 1)
 			;
-		/* An error frame written just before it ended says why. */
-		read_frames(s);
-		import_progress(s);
-		if (importing(s))
-			import_fail_child(s, "plakar-pg died in the middle of "
-			    "the backup");
+		find_failure(s);
+		import_fail_child(s, "plakar-pg died in the middle of the "
+		    "backup");
 	}
 	if (importing(s)) {
 		import_progress(s);
