@@ -234,7 +234,10 @@ get_name(json_t *o, const char *key, char **out, size_t *outlen,
 
 	snprintf(hexkey, sizeof(hexkey), "%s_hex", key);
 	h = json_object_get(o, hexkey);
-	if (json_is_string(v) == json_is_string(h))
+	/* Exactly one, and a string (a "path": 0 beside a path_hex is not). */
+	if (json_is_string(v) == json_is_string(h) ||
+	    (v != NULL && !json_is_string(v)) ||
+	    (h != NULL && !json_is_string(h)))
 		return seterr(errbuf, errlen, "frame needs one of \"%s\" and \"%s\"",
 		    key, hexkey);
 	if (v != NULL) {
