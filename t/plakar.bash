@@ -59,6 +59,12 @@ plakar_suite() {
 	plakar_package "$T"
 }
 
+# For teardown_file: the suite's Plakar helper and cluster gone.
+plakar_suite_end() {
+	plakar_stop
+	pg_cleanup "$T"
+}
+
 # For setup: libpq at the suite's cluster; W, a scratch directory of the
 # test's own that the postgres user can use, as the working directory;
 # Plakar's directories in $W/plakar.

@@ -18,8 +18,7 @@ setup_file() {
 }
 
 teardown_file() {
-	plakar_stop
-	pg_cleanup "$T"
+	plakar_suite_end
 }
 
 setup() {
