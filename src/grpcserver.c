@@ -208,12 +208,6 @@ grpc_pending(const struct grpc_call *c)
 	return buf_avail(&c->out);
 }
 
-const char *
-grpc_call_path(const struct grpc_call *c)
-{
-	return c->method != NULL ? c->method->path : "";
-}
-
 /*
  * The next whole message at the front of the request: 1 and its bytes,
  * 0 if it is not all there, -1 if it cannot be taken (compressed, or

@@ -80,6 +80,5 @@ uint8_t	*grpc_send(struct grpc_call *, size_t);
 void	 grpc_finish(struct grpc_call *, int, const char *);
 /* Response bytes not yet taken by HTTP/2: the client's backpressure. */
 size_t	 grpc_pending(const struct grpc_call *);
-const char *grpc_call_path(const struct grpc_call *);
 
 #endif

@@ -1,6 +1,6 @@
 /*
  * importer_test: the Importer service without HTTP/2.  The transport's
- * four functions are replaced by a recorder of what the service queues;
+ * three functions are replaced by a recorder of what the service queues;
  * the requests are fed to its method table; plakar-pg is either the real
  * one (options) or a script that writes a given frame stream.
  *
@@ -61,13 +61,6 @@ grpc_pending(const struct grpc_call *c)
 {
 	(void)c;
 	return 0;	/* the client reads at once */
-}
-
-const char *
-grpc_call_path(const struct grpc_call *c)
-{
-	(void)c;
-	return "";
 }
 
 static int passed, failed;
