@@ -54,9 +54,9 @@ ALL_CFLAGS = $(WARNFLAGS) -D_GNU_SOURCE -DVERSION='"$(VERSION)"' \
 	$(PKG_CFLAGS) $(HARDEN) $(FORTIFY) $(CFLAGS) $(EXTRA_CFLAGS)
 ALL_LDFLAGS = $(HARDEN_LD) $(LDFLAGS)
 
-PROGS = tarsplit tarjoin uriparse pgmeta plakar-pg-importer
+PROGS = tarsplit tarjoin uriparse pgmeta basetar pgprobe plakar-pg-importer
 SCRIPTS = plakar-pg
-MAN1 = man/plakar-pg.1 man/plakar-pg-importer.1 man/tarsplit.1 man/tarjoin.1 man/uriparse.1 man/pgmeta.1
+MAN1 = man/plakar-pg.1 man/plakar-pg-importer.1 man/tarsplit.1 man/tarjoin.1 man/uriparse.1 man/pgmeta.1 man/basetar.1 man/pgprobe.1
 MAN5 = man/frames.5
 MAN7 = man/plakar-pg.7
 MANS = $(MAN1) $(MAN5) $(MAN7)
@@ -88,6 +88,14 @@ $(OUT)/uriparse: $(OBJ)/uriparse.o $(OBJ)/util.o
 $(OUT)/pgmeta: $(OBJ)/pgmeta.o $(OBJ)/util.o
 	@mkdir -p $(OUT)
 	$(CC) $(ALL_CFLAGS) -o $@ $^ $(PQ_LIBS) $(JSON_LIBS) $(ALL_LDFLAGS)
+
+$(OUT)/basetar: $(OBJ)/basetar.o $(OBJ)/archmerge.o $(OBJ)/pgconn.o $(OBJ)/util.o
+	@mkdir -p $(OUT)
+	$(CC) $(ALL_CFLAGS) -o $@ $^ $(PQ_LIBS) $(ALL_LDFLAGS)
+
+$(OUT)/pgprobe: $(OBJ)/pgprobe.o $(OBJ)/pgconn.o $(OBJ)/util.o
+	@mkdir -p $(OUT)
+	$(CC) $(ALL_CFLAGS) -o $@ $^ $(PQ_LIBS) $(ALL_LDFLAGS)
 
 $(PROTO_C): share/proto/connectors.proto share/proto/importer.proto
 	@mkdir -p $(GEN)

@@ -601,9 +601,14 @@ collect(struct meta *m)
 	set_if(o, "server_version", sv != NULL ? json_string(sv) : NULL);
 	json_object_set_new(o, "server_version_num",
 	    json_integer(PQserverVersion(m->conn)));
-	/* What produced the tar is the caller's to say (-b). */
+	/*
+	 * What produced the tar is the caller's to say (-b), under a key
+	 * named after it: basetar_version, or pg_basebackup_version.
+	 */
 	if (m->basebackup_version != NULL && *m->basebackup_version != '\0')
-		json_object_set_new(o, "pg_basebackup_version",
+		json_object_set_new(o,
+		    strncmp(m->basebackup_version, "basetar ", 8) == 0 ?
+		    "basetar_version" : "pg_basebackup_version",
 		    json_string(m->basebackup_version));
 	set_if(o, "cluster_system_identifier", single_value(m,
 	    "cluster_system_identifier",

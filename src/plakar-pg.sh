@@ -6,6 +6,7 @@
 #	plakar-pg check [-i] [location] [key=value ...]
 #	plakar-pg options [-i] [location] [key=value ...]
 #	plakar-pg restore directory < frames
+#	plakar-pg relocate [-AO] [-B bindir] [-T old=new ...] directory
 set -eu
 
 prog=plakar-pg
@@ -29,6 +30,7 @@ synopsis() {
 		       $prog check [-i] [location] [key=value ...]
 		       $prog options [-i] [location] [key=value ...]
 		       $prog restore directory < frames
+		       $prog relocate [-AO] [-B bindir] [-T old=new ...] directory
 	EOF
 }
 
@@ -44,7 +46,8 @@ help() {
 		Usage: a physical backup of a whole PostgreSQL cluster as record
 		frames on stdout (backup), its preflight alone (check), the options
 		checked and normalized (options), a data directory back from frames
-		(restore).  See plakar-pg(1).
+		(restore), its tablespaces placed, the copy verified (relocate).
+		See plakar-pg(1).
 	EOF
 	exit 0
 }
@@ -127,34 +130,30 @@ source_options() {
 }
 
 preflight() {
-	psql=$(pgtool psql)
 	# A replication connection proves the address, the authentication,
 	# pg_hba's replication line, the REPLICATION privilege and a free
-	# WAL sender at once.
-	if ! "$psql" -wXAtq -d "dbname=replication replication=true" \
-		-c "SHOW wal_level" -c "SHOW server_version_num" \
-		-c "SHOW data_directory_mode" \
-		>"$work/preflight.out" 2>"$work/preflight.err"; then
-		msg=$(sed -n -e 's/^psql: error: //' -e '/./{p;q;}' "$work/preflight.err")
-		case $msg in
-		*"must be superuser or replication role"*)
-			die "$EX_PREFLIGHT" "role ${PGUSER:-$(id -un)} has no REPLICATION privilege: ALTER ROLE ... REPLICATION, or use another role" ;;
-		*"exceeds max_wal_senders"*)
-			# wal_level minimal comes with max_wal_senders = 0.
-			if [ "$("$psql" -wXAtq -d postgres -c "SHOW wal_level" 2>/dev/null)" = minimal ]; then
-				die "$EX_PREFLIGHT" "wal_level is minimal: set wal_level = replica and max_wal_senders > 0 in postgresql.conf and restart the server"
-			fi
-			die "$EX_PREFLIGHT" "no free WAL sender (max_wal_senders are all in use): $msg" ;;
-		*"no pg_hba.conf entry for replication"*)
-			die "$EX_PREFLIGHT" "pg_hba.conf allows no replication connection for this role and host: $msg" ;;
-		*"no password supplied"*)
-			die "$EX_PREFLIGHT" "no password supplied: the server wants one for role ${PGUSER:-$(id -un)}; give it in the location, the password option or the Plakar source" ;;
-		*"password authentication failed"*|*"authentication failed"*)
-			die "$EX_PREFLIGHT" "authentication failed: $msg" ;;
-		*)
-			die "$EX_PREFLIGHT" "cannot reach the server: $msg" ;;
-		esac
-	fi
+	# WAL sender at once.  pgprobe says which failed by its exit status,
+	# read from SQLSTATEs, so that no server's language matters.
+	probe=0
+	pgprobe -r "SHOW wal_level" "SHOW server_version_num" \
+		"SHOW data_directory_mode" \
+		>"$work/preflight.out" 2>"$work/preflight.err" || probe=$?
+	msg=$(first_error "$work/preflight.err")
+	role=${PGUSER:-$(id -un)}
+	case $probe in
+	0) ;;
+	2) die "$EX_PREFLIGHT" "no password supplied: the server wants one for role $role; give it in the location, the password option or the Plakar source" ;;
+	3) die "$EX_PREFLIGHT" "authentication failed: $msg" ;;
+	4) die "$EX_PREFLIGHT" "the server does not admit role $role from this host: $msg" ;;
+	5) die "$EX_PREFLIGHT" "role $role has no REPLICATION privilege: ALTER ROLE ... REPLICATION, or use another role" ;;
+	6)
+		# wal_level minimal comes with max_wal_senders = 0.
+		if [ "$(pgprobe "SHOW wal_level" 2>/dev/null)" = minimal ]; then
+			die "$EX_PREFLIGHT" "wal_level is minimal: set wal_level = replica and max_wal_senders > 0 in postgresql.conf and restart the server"
+		fi
+		die "$EX_PREFLIGHT" "no free WAL sender or connection (max_wal_senders, max_connections): $msg" ;;
+	*) die "$EX_PREFLIGHT" "cannot reach the server: $msg" ;;
+	esac
 	wal_level=$(sed -n 1p "$work/preflight.out")
 	server_num=$(sed -n 2p "$work/preflight.out")
 	# The data directory's own mode (0700, or 0750 with group access),
@@ -162,21 +161,33 @@ preflight() {
 	data_mode=$(sed -n 3p "$work/preflight.out")
 	[ "$wal_level" != minimal ] ||
 		die "$EX_PREFLIGHT" "wal_level is minimal: set wal_level = replica in postgresql.conf and restart the server"
-	client_major=$(printf '%s\n' "$client" | sed -n 's/^[^0-9]*\([0-9][0-9]*\).*/\1/p')
 	server_major=$((server_num / 10000))
-	[ "$server_major" -le "$client_major" ] ||
-		die "$EX_PREFLIGHT" "the server is PostgreSQL $server_major and $pg_basebackup is $client_major: set pg_bin_dir to PostgreSQL $server_major's binaries"
-	# User tablespaces, and the server's clock (fresh_since), need SQL;
-	# a role limited to replication skips this, and pg_basebackup's own
-	# refusal is explained below.
-	server_clock=
-	if sql=$("$psql" -wXAtq -d postgres \
-		-c "SELECT floor(extract(epoch FROM clock_timestamp()))::bigint" \
-		-c "SELECT string_agg(spcname, ', ') FROM pg_tablespace WHERE spcname NOT IN ('pg_default', 'pg_global')" 2>/dev/null); then
+	[ "$server_major" -ge 13 ] ||
+		die "$EX_PREFLIGHT" "the server is PostgreSQL $server_major: plakar-pg needs 13 or later (backup manifests)"
+	if [ "$producer" = pg_basebackup ]; then
+		client_major=$(printf '%s\n' "$client" | sed -n 's/^[^0-9]*\([0-9][0-9]*\).*/\1/p')
+		[ "$server_major" -le "$client_major" ] ||
+			die "$EX_PREFLIGHT" "the server is PostgreSQL $server_major and $pg_basebackup is $client_major: set pg_bin_dir to PostgreSQL $server_major's binaries, or use producer=basetar"
+	fi
+	# The server's clock (fresh_since) and tablespaces need SQL; a role
+	# limited to replication skips this, and basetar refuses an in-place
+	# tablespace itself.
+	server_clock= spc_oids=
+	if sql=$(pgprobe \
+		"SELECT floor(extract(epoch FROM clock_timestamp()))::bigint" \
+		"SELECT string_agg(spcname, ', ') FROM pg_tablespace WHERE spcname NOT IN ('pg_default', 'pg_global')" \
+		"SELECT string_agg(spcname, ', ') FROM pg_tablespace WHERE spcname NOT IN ('pg_default', 'pg_global') AND pg_tablespace_location(oid) !~ '^/'" \
+		"SELECT string_agg(oid::text, ',') FROM pg_tablespace WHERE spcname NOT IN ('pg_default', 'pg_global')" \
+		2>/dev/null); then
 		server_clock=$(printf '%s\n' "$sql" | sed -n 1p)
 		spc=$(printf '%s\n' "$sql" | sed -n 2p)
-		[ -z "$spc" ] ||
-			die "$EX_PREFLIGHT" "the cluster has user tablespaces ($spc): pg_basebackup cannot send them in one stream; move them to pg_default, or back up with pg_basebackup -D to a directory"
+		in_place=$(printf '%s\n' "$sql" | sed -n 3p)
+		# basetar checks the server's list has each of them
+		spc_oids=$(printf '%s\n' "$sql" | sed -n 4p)
+		[ -z "$in_place" ] ||
+			die "$EX_PREFLIGHT" "tablespace $in_place is in place (allow_in_place_tablespaces): a base backup would leave its files out; move its objects to a tablespace with an absolute location"
+		[ "$producer" != pg_basebackup ] || [ -z "$spc" ] ||
+			die "$EX_PREFLIGHT" "the cluster has user tablespaces ($spc): pg_basebackup cannot send them in one stream; use producer=basetar"
 	fi
 }
 
@@ -188,6 +199,7 @@ hold_wal() {
 	# Unique across hosts and PID namespaces backing up one cluster.
 	slot=plakar_pg_$$_$(od -An -N6 -tx1 /dev/urandom | tr -d ' \n')
 	mkfifo "$work/slot.in"
+	psql=$(pgtool psql)
 	guarded "$psql" -wXAtq -v ON_ERROR_STOP=1 -d postgres <"$work/slot.in" >"$work/slot.out" 2>&1 &
 	slot_pid=$!
 	exec 3>"$work/slot.in"
@@ -287,6 +299,8 @@ backup_option() {
 	wal_method=*) die "$EX_USAGE" "wal_method: fetch or none (stream cannot go to one stdout stream)" ;;
 	hold_wal=on|hold_wal=off) hold_wal=${1#*=} ;;
 	hold_wal=*) die "$EX_USAGE" "hold_wal: on or off" ;;
+	producer=basetar|producer=pg_basebackup) producer=${1#*=} ;;
+	producer=*) die "$EX_USAGE" "producer: basetar or pg_basebackup" ;;
 	# The plugin's own (plakar-pg-importer(1)): nothing to do here.
 	stall_timeout=*) ;;
 	*) return 1 ;;
@@ -317,7 +331,7 @@ take_options() {
 # location among them if it is not an argument.
 connect_options() {
 	checkpoint=fast label='' max_rate='' progress=auto wal_method=fetch
-	hold_wal=on
+	hold_wal=on producer=basetar
 	from_stdin=''
 	OPTIND=1
 	while getopts i opt; do
@@ -389,10 +403,15 @@ connect_options() {
 		rm -f "$PGSSLKEY"
 		PGSSLKEY=/proc/self/fd/5 ;;
 	esac
-	pg_basebackup=$(pgtool pg_basebackup)
-	# Its version, once: for the preflight and for pgmeta.
-	client=$("$pg_basebackup" --version) ||
-		die "$EX_PREFLIGHT" "cannot run $pg_basebackup"
+	# What makes the tar, and its version, once: for the preflight and
+	# for pgmeta.
+	if [ "$producer" = pg_basebackup ]; then
+		pg_basebackup=$(pgtool pg_basebackup)
+		client=$(LC_ALL=C "$pg_basebackup" --version) ||
+			die "$EX_PREFLIGHT" "cannot run $pg_basebackup"
+	else
+		client=$(basetar --version)
+	fi
 }
 
 # The preflight; once it passed, the options as plakar-pg options prints
@@ -418,21 +437,29 @@ backup() {
 	[ "$wal_method" != fetch ] || [ "$hold_wal" != on ] || hold_wal
 	metadata
 
-	set -- -w -D - -F tar -X "$wal_method" -c "$checkpoint"
+	if [ "$producer" = basetar ]; then
+		set -- basetar -X "$wal_method" -c "$checkpoint"
+		[ -z "$spc_oids" ] || set -- "$@" -t "$spc_oids"
+		[ -z "$max_rate" ] || set -- "$@" -r "$max_rate"
+	else
+		# Its text is read below: in English.
+		set -- env LC_ALL=C "$pg_basebackup" -w -D - -F tar \
+			-X "$wal_method" -c "$checkpoint"
+		[ -z "$max_rate" ] || set -- "$@" -r "$max_rate"
+	fi
 	[ -z "$label" ] || set -- "$@" -l "$label"
-	[ -z "$max_rate" ] || set -- "$@" -r "$max_rate"
 	if [ "$progress" = on ] || { [ "$progress" = auto ] && [ -t 2 ]; }; then
 		set -- "$@" -P
 	fi
 	wal_flag=
 	[ "$wal_method" != fetch ] || wal_flag=-w
 
-	# pg_basebackup | tarsplit, each waited for by its own pid, its
-	# stderr both shown and kept for what went wrong.
+	# basetar (or pg_basebackup) | tarsplit, each waited for by its own
+	# pid, the producer's stderr both shown and kept for what went wrong.
 	mkfifo "$work/tar" "$work/bb.stderr"
 	guarded tee "$work/bb.err" <"$work/bb.stderr" >&2 &
 	tee_pid=$!
-	guarded "$pg_basebackup" "$@" >"$work/tar" 2>"$work/bb.stderr" &
+	guarded "$@" >"$work/tar" 2>"$work/bb.stderr" &
 	bb_pid=$!
 	since=$(fresh_since)
 	guarded tarsplit $wal_flag -r "$data_mode" -f "$since" -m "$work/manifest.json" \
@@ -452,7 +479,7 @@ backup() {
 	# Whoever reads the frames went away: nothing else matters then.
 	[ "$ts_status" -ne 141 ] ||
 		die "$EX_INTERRUPTED" "interrupted: the reader of the frames went away"
-	# tarsplit stopped first: pg_basebackup only died of the closed pipe.
+	# tarsplit stopped first: the producer only died of the closed pipe.
 	if [ "$ts_status" -ne 0 ] && [ "$bb_status" -eq 141 ]; then
 		case $ts_status in
 		2) die "$EX_VERIFY" "the backup does not match its backup_manifest: $(first_error "$work/ts.err")" ;;
@@ -460,18 +487,33 @@ backup() {
 		esac
 	fi
 	if [ "$bb_status" -ne 0 ]; then
-		if grep -q -e 'checksum error occurred' -e 'checksum verification fail' "$work/bb.err"; then
+		status=$EX_BASEBACKUP
+		reason=$(first_error "$work/bb.err")
+		if [ "$bb_status" -gt 128 ]; then
+			msg="$producer was killed by signal $((bb_status - 128))"
+		elif [ "$producer" = basetar ]; then
+			# its last line, after any progress line's returns
+			reason=$(tail -n 1 "$work/bb.err" | tr '\r' '\n' |
+				sed -n -e 's/^basetar: //' -e '$p')
+			# basetar's exit status says what failed, the SQLSTATE
+			# in its line why (basetar(1)).
+			case $bb_status:$reason in
+			4:*) status=$EX_CHECKSUM
+			     msg="page checksum failure (SQLSTATE XX001): the data arrived but is corrupt; the cluster needs repair before it can be backed up" ;;
+			*"SQLSTATE 58P01"*)
+			     msg="the server removed WAL the backup needed: raise wal_keep_size, or let plakar-pg hold a slot (it needs a SQL connection): $reason" ;;
+			*) msg="basetar failed (exit $bb_status): $reason" ;;
+			esac
+		elif grep -q -e 'checksum error occurred' -e 'checksum verification fail' "$work/bb.err"; then
 			status=$EX_CHECKSUM
 			msg="page checksum failure (SQLSTATE XX001): the data arrived but is corrupt; the cluster needs repair before it can be backed up"
 		elif grep -q 'can only write single tablespace to stdout' "$work/bb.err"; then
 			status=$EX_PREFLIGHT
-			msg="the cluster has user tablespaces: pg_basebackup cannot send them in one stream"
+			msg="the cluster has user tablespaces: pg_basebackup cannot send them in one stream; use producer=basetar"
 		elif grep -q 'requested WAL segment .* has already been removed' "$work/bb.err"; then
-			status=$EX_BASEBACKUP
 			msg="the server removed WAL the backup needed: raise wal_keep_size, or let plakar-pg hold a slot (it needs a SQL connection)"
 		else
-			status=$EX_BASEBACKUP
-			msg="pg_basebackup failed (exit $bb_status): $(first_error "$work/bb.err")"
+			msg="pg_basebackup failed (exit $bb_status): $reason"
 		fi
 		# tarsplit may have seen a whole stream and said nothing.
 		[ "$ts_status" -ne 0 ] || error_frame "$msg"
@@ -480,7 +522,7 @@ backup() {
 	case $ts_status in
 	0) ;;
 	2) die "$EX_VERIFY" "the backup does not match its backup_manifest" ;;
-	*) die "$EX_BASEBACKUP" "the tar stream from pg_basebackup was broken" ;;
+	*) die "$EX_BASEBACKUP" "the tar stream from $producer was broken" ;;
 	esac
 	cat "$work/end"
 }
@@ -507,6 +549,176 @@ restore() {
 		die "$EX_USAGE" "restore failed: the backup is incomplete or damaged; $dir is not usable"
 }
 
+# The major version a PostgreSQL program prints (--version).
+major_of() {
+	LC_ALL=C "$1" --version 2>/dev/null |
+		sed -n 's/.*(PostgreSQL) \([0-9][0-9]*\).*/\1/p'
+}
+
+# The value of a setting in the copy's configuration: the last line
+# that sets it, postgresql.auto.conf after postgresql.conf.
+conf_value() {
+	cat "$dir/postgresql.conf" "$dir/postgresql.auto.conf" 2>/dev/null |
+		sed -n "s/^[[:space:]]*$1[[:space:]]*=\{0,1\}[[:space:]]*'\{0,1\}\([^'#[:space:]]*\).*/\1/p" |
+		tail -n 1
+}
+
+# The new place of the tablespace at $1, from -T or -O; checked, so
+# that nothing of the source's can be written to: absolute, outside the
+# copy, absent or empty.
+target_of() {
+	new=
+	for map in $maps; do
+		[ "${map%%=/*}" != "$1" ] || new=/${map#*=/}
+	done
+	[ -n "$new" ] || [ -z "$original" ] || new=$1
+	[ -n "$new" ] ||
+		die "$EX_USAGE" "tablespace $oid ($1): no -T $1=NEW for it (or -O to put it back there, if that is absent or empty)"
+	case $new/ in
+	"$dir"/*) die "$EX_USAGE" "$new: inside the data directory; a tablespace goes elsewhere" ;;
+	esac
+	if [ -e "$new" ] || [ -L "$new" ]; then
+		if [ ! -d "$new" ] || [ -L "$new" ] || [ -n "$(ls -A "$new")" ]; then
+			die "$EX_USAGE" "$new: not an empty directory; a tablespace goes to a new or empty one (the source's own would be overwritten)"
+		fi
+	fi
+	printf '%s\n' "$new"
+}
+
+# Tablespaces to their places, pg_tblspc/OID linked to each, the copy
+# verified, tablespace_map removed: the restored copy starts, and opens
+# nothing of the source's.
+relocate() {
+	maps='' original='' archive_off='' bindir=''
+	OPTIND=1
+	while getopts AB:OT: opt; do
+		case $opt in
+		A) archive_off=yes ;;
+		B) bindir=$OPTARG ;;
+		O) original=yes ;;
+		T)
+			case $OPTARG in
+			/*=/*) ;;
+			*) die "$EX_USAGE" "-T $OPTARG: OLD=NEW, both absolute paths" ;;
+			esac
+			case $OPTARG in
+			*[[:space:]]*) die "$EX_USAGE" "-T: paths with white space are not supported" ;;
+			esac
+			maps="$maps $OPTARG" ;;
+		*) usage ;;
+		esac
+	done
+	shift $((OPTIND - 1))
+	[ $# -eq 1 ] || usage
+	dir=$(cd "$1" 2>/dev/null && pwd) ||
+		die "$EX_USAGE" "$1: no such directory"
+	if [ ! -f "$dir/PG_VERSION" ] || [ ! -f "$dir/backup_manifest" ]; then
+		die "$EX_USAGE" "$dir: not a restored backup (no PG_VERSION or backup_manifest)"
+	fi
+	[ ! -e "$dir/postmaster.pid" ] ||
+		die "$EX_USAGE" "$dir: postmaster.pid is there: the copy has been started; relocate only a copy just restored"
+	major=$(cat "$dir/PG_VERSION")
+	if [ -n "$bindir" ]; then
+		[ -x "$bindir/postgres" ] ||
+			die "$EX_USAGE" "$bindir: no postgres there"
+		[ "$(major_of "$bindir/postgres")" = "$major" ] ||
+			die "$EX_USAGE" "$bindir/postgres is PostgreSQL $(major_of "$bindir/postgres") and the copy is $major: use PostgreSQL $major's binaries"
+	fi
+	if [ ! -f "$dir/tablespace_map" ]; then
+		grep -q '"Path": "tablespace_map"' "$dir/backup_manifest" &&
+			die "$EX_USAGE" "$dir: already relocated (tablespace_map is gone); nothing done"
+		[ -z "$maps" ] ||
+			die "$EX_USAGE" "$dir: the copy has no tablespaces, and -T names some"
+	fi
+	owner=$(stat -c %u:%g "$dir")
+
+	# Every target checked before anything moves.
+	moves=
+	if [ -f "$dir/tablespace_map" ]; then
+		! grep -q "\\\\" "$dir/tablespace_map" ||
+			die "$EX_USAGE" "tablespace_map: a path with a backslash, newline or return; place that tablespace by hand"
+		while read -r oid old; do
+			if [ ! -d "$dir/pg_tblspc/$oid" ] || [ -L "$dir/pg_tblspc/$oid" ]; then
+				die "$EX_USAGE" "pg_tblspc/$oid: not the restored directory of tablespace $old"
+			fi
+			new=$(target_of "$old") || exit
+			case " $moves " in
+			*" $oid=$new "*|*"=$new "*) die "$EX_USAGE" "$new: the target of two tablespaces" ;;
+			esac
+			moves="$moves $oid=$new"
+		done <"$dir/tablespace_map"
+		for map in $maps; do
+			cut -d ' ' -f 2- "$dir/tablespace_map" | grep -Fxq -- "${map%%=/*}" ||
+				die "$EX_USAGE" "-T $map: no tablespace of the copy was at ${map%%=/*}"
+		done
+	fi
+
+	for move in $moves; do
+		oid=${move%%=*} new=${move#*=}
+		mkdir -p "$new"
+		for entry in "$dir/pg_tblspc/$oid"/* "$dir/pg_tblspc/$oid"/.[!.]*; do
+			[ ! -e "$entry" ] || mv "$entry" "$new/"
+		done
+		rmdir "$dir/pg_tblspc/$oid"
+		chown -R "$owner" "$new"
+		chmod 700 "$new"
+		ln -s "$new" "$dir/pg_tblspc/$oid"
+		chown -h "$owner" "$dir/pg_tblspc/$oid"
+		say "tablespace $oid: $new"
+	done
+
+	verify_copy
+	rm -f "$dir/tablespace_map"
+
+	case $(conf_value archive_mode) in
+	on|always|true|yes|1)
+		if [ -n "$archive_off" ]; then
+			printf "archive_mode = 'off'\n" >>"$dir/postgresql.auto.conf"
+			say "archive_mode = 'off' set in the copy's postgresql.auto.conf"
+		else
+			say "warning: the copy archives WAL (archive_mode = $(conf_value archive_mode)): started as it is, it would push its WAL into the source's archive; rerun nothing, but set archive_mode = off or another archive_command before starting it (-A does it)"
+		fi ;;
+	esac
+}
+
+# pg_verifybackup of the copy's own major when there is one; another
+# major's without WAL parsing (-n), or none for a manifest too new for
+# it, saying which applied.  A failed copy cannot start.
+verify_copy() {
+	verifier=
+	for cand in ${bindir:+"$bindir/pg_verifybackup"} "${PLAKAR_PG_BIN_DIR:-/nonexistent}/pg_verifybackup" \
+		"/usr/lib/postgresql/$major/bin/pg_verifybackup" pg_verifybackup; do
+		if command -v "$cand" >/dev/null 2>&1; then
+			verifier=$cand
+			break
+		fi
+	done
+	# postmaster.opts: left by a start tried before relocate, harmless
+	set -- -q -i postmaster.opts
+	[ ! -f "$dir/manifest.json" ] || set -- "$@" -i manifest.json
+	vmajor=$( [ -z "$verifier" ] || major_of "$verifier")
+	manifest_version=$(sed -n 's/.*"PostgreSQL-Backup-Manifest-Version": \([0-9]*\).*/\1/p' "$dir/backup_manifest" | head -n 1)
+	if [ -z "$verifier" ]; then
+		say "no pg_verifybackup found: relying on the verification during the backup (tarsplit checked every file against backup_manifest)"
+		return 0
+	elif [ "$manifest_version" -ge 2 ] && [ "$vmajor" -lt 17 ]; then
+		say "pg_verifybackup $vmajor cannot read this manifest (version $manifest_version): relying on the verification during the backup (tarsplit checked every file against backup_manifest)"
+		return 0
+	elif [ "$vmajor" != "$major" ]; then
+		say "pg_verifybackup $vmajor does not know PostgreSQL $major's WAL: verifying the files only (-n)"
+		set -- "$@" -n
+	fi
+	if ! "$verifier" "$@" "$dir" >&2; then
+		mv "$dir/global/pg_control" "$dir/global/pg_control.unverified" 2>/dev/null || true
+		die "$EX_VERIFY" "$dir failed verification: global/pg_control moved aside so that it cannot start"
+	fi
+	if [ "$vmajor" = "$major" ]; then
+		say "verified by pg_verifybackup $vmajor"
+	else
+		say "verified by pg_verifybackup $vmajor (files only)"
+	fi
+}
+
 [ $# -ge 1 ] || usage
 cmd=$1
 shift
@@ -515,6 +727,7 @@ backup) backup "$@" ;;
 check) check "$@" ;;
 options) options "$@" ;;
 restore) restore "$@" ;;
+relocate) relocate "$@" ;;
 -h|--help) help ;;
 --version) printf '%s (plakar-pg) %s\n' "$prog" "$version" ;;
 *) usage ;;

@@ -14,9 +14,9 @@ setup() {
 		DESTDIR="$BATS_TEST_TMPDIR/root" PREFIX=/usr
 	cd "$BATS_TEST_TMPDIR/root"
 	run -0 find . -type f
-	for f in bin/pgmeta bin/plakar-pg bin/plakar-pg-importer bin/tarjoin \
+	for f in bin/basetar bin/pgprobe bin/pgmeta bin/plakar-pg bin/plakar-pg-importer bin/tarjoin \
 		bin/tarsplit bin/uriparse share/man/man1/plakar-pg.1 \
-		share/man/man1/tarsplit.1 share/man/man5/frames.5 share/man/man7/plakar-pg.7; do
+		share/man/man1/tarsplit.1 share/man/man1/basetar.1 share/man/man1/pgprobe.1 share/man/man5/frames.5 share/man/man7/plakar-pg.7; do
 		assert_line "./usr/$f"
 	done
 	[ -x usr/bin/tarsplit ] && [ -x usr/bin/plakar-pg ]
@@ -24,7 +24,7 @@ setup() {
 
 @test "--version and --help on stdout with exit 0, a usage error on stderr with exit 1" {
 	version=$(sed -n 's/^VERSION = //p' "$BATS_TEST_DIRNAME/../Makefile")
-	for p in tarsplit tarjoin uriparse pgmeta plakar-pg plakar-pg-importer; do
+	for p in tarsplit tarjoin uriparse pgmeta basetar pgprobe plakar-pg plakar-pg-importer; do
 		run -0 --separate-stderr "$p" --version
 		assert_output "$p (plakar-pg) $version"
 		run -0 --separate-stderr "$p" --help

@@ -101,7 +101,7 @@ assert_nothing_left() {
 
 @test "the backup fails on the server: the wrapper's reason comes back" {
 	run -2 --separate-stderr client import "{\"location\": \"postgres+bin://norole@localhost\", \"host\": \"$T/src\"}" "$T/norole"
-	assert_line -n 0 --regexp '^grpc-error FAILED_PRECONDITION: plakar-pg: (cannot reach the server|authentication failed): .*role "norole" does not exist'
+	assert_line -n 0 --regexp '^grpc-error FAILED_PRECONDITION: plakar-pg: the server does not admit role norole from this host: role "norole" does not exist \(SQLSTATE 28000\)'
 }
 
 @test "the client hangs up mid-Import: the importer stops the backup and exits 1" {
@@ -187,7 +187,7 @@ assert_nothing_left() {
 @test "the package: manifest, validator and programs that find each other" {
 	run -0 make -s -C "$BATS_TEST_DIRNAME/.." package PKGDIR="$BATS_TEST_TMPDIR/pkg" OUT="$PLAKAR_PG_BIN"
 	run -0 ls "$BATS_TEST_TMPDIR/pkg"
-	assert_output "$(printf '%s\n' manifest.yaml pgmeta plakar-pg plakar-pg-importer schema.json tarjoin tarsplit uriparse)"
+	assert_output "$(printf '%s\n' basetar manifest.yaml pgmeta pgprobe plakar-pg plakar-pg-importer schema.json tarjoin tarsplit uriparse)"
 	for f in plakar-pg plakar-pg-importer tarsplit pgmeta uriparse; do
 		[ -x "$BATS_TEST_TMPDIR/pkg/$f" ] || fail "$f has no run bit"
 		grep -q "$f" "$BATS_TEST_TMPDIR/pkg/manifest.yaml" || fail "$f not in the manifest"

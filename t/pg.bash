@@ -4,6 +4,9 @@
 
 PGBIN=${PGBIN:-$(pg_config --bindir)}
 PLAKAR_PG_BIN=${PLAKAR_PG_BIN:-$(cd "$(dirname "${BASH_SOURCE[0]}")/../bin" && pwd)}
+# Servers of other majors (share/install-servers.sh): PLAKAR_SERVERS/NN/bin.
+PLAKAR_SERVERS=${PLAKAR_SERVERS:-$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)/build/servers}
+export PLAKAR_SERVERS
 PATH=$PLAKAR_PG_BIN:$PGBIN:$PATH
 export PGBIN PLAKAR_PG_BIN PATH
 

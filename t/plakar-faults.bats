@@ -37,16 +37,16 @@ teardown() {
 	rm -rf "$W"
 }
 
-OURS='plakar-pg-importer$|plakar-pg backup -i|tarsplit -w -r|pg_basebackup -w -D - -F tar'
+OURS='plakar-pg-importer$|plakar-pg backup -i|tarsplit -w -r|basetar -X fetch'
 
 # plakar at STORE backup @mypg in its own process group, as a terminal
-# would run it; PLAKAR_PID; returns once pg_basebackup streams.
+# would run it; PLAKAR_PID; returns once basetar streams.
 start_backup() {
 	setsid plakar at "$W/store" backup @mypg >"$W/out" 2>&1 &
 	PLAKAR_PID=$!
 	# (the preflight's replication connection comes and goes before)
 	for _ in $(seq 200); do
-		pgrep -f 'pg_basebackup -w -D - -F tar' >/dev/null &&
+		pgrep -f 'basetar -X fetch' >/dev/null &&
 			[ "$(psql -tAXc "SELECT count(*) FROM pg_stat_replication WHERE state = 'backup'")" -ge 1 ] &&
 			return 0
 		sleep 0.1
@@ -107,13 +107,13 @@ assert_nothing_left() {
 	assert_nothing_left
 }
 
-@test "pg_basebackup killed mid-backup" {
+@test "basetar killed mid-backup" {
 	start_backup
-	pkill -KILL -f 'pg_basebackup -w -D - -F tar'
+	pkill -KILL -f 'basetar -X fetch'
 	finish_backup
 	assert_equal "$STATUS" 1
 	run cat "$W/out"
-	assert_output --partial "pg_basebackup failed"
+	assert_output --partial "plakar-pg: basetar was killed by signal 9"
 	assert_nothing_left
 }
 

@@ -107,7 +107,7 @@ restore_and_start() {
 	( sleep 3; pg_stop "$T/victim" immediate ) &
 	run -3 --separate-stderr sh -c "plakar-pg backup '$LOC' host='$T/victim' max_rate=1M > victim.frames"
 	wait
-	[[ $stderr == *"plakar-pg: pg_basebackup failed (exit 1): "* ]]
+	[[ $stderr == *"plakar-pg: basetar failed (exit 3): the base backup "* ]] || fail "$stderr"
 	# an error frame where a header was due, or a payload cut short
 	# (frames(5): never padded), and never the end frame
 	last=$(last_type victim.frames)
@@ -152,11 +152,11 @@ restore_and_start() {
 	sleep 1
 	run -2 --separate-stderr plakar-pg backup "$LOC" host="$T/pf"
 	kill "$hog"; wait "$hog" || true
-	[[ $stderr == "plakar-pg: no free WAL sender (max_wal_senders are all in use): "*"exceeds max_wal_senders (currently 1)"* ]]
+	[[ $stderr == "plakar-pg: no free WAL sender or connection (max_wal_senders, max_connections): "*"exceeds max_wal_senders (currently 1) (SQLSTATE 53300)" ]] || fail "$stderr"
 	psql -h "$T/pf" -qX -c "CREATE TABLESPACE ts1 LOCATION '$T/pf/ts'"
 	sleep 1
-	run -2 --separate-stderr plakar-pg backup "$LOC" host="$T/pf"
-	assert_equal "$stderr" "plakar-pg: the cluster has user tablespaces (ts1): pg_basebackup cannot send them in one stream; move them to pg_default, or back up with pg_basebackup -D to a directory"
+	run -2 --separate-stderr plakar-pg backup "$LOC" host="$T/pf" producer=pg_basebackup
+	assert_equal "$stderr" "plakar-pg: the cluster has user tablespaces (ts1): pg_basebackup cannot send them in one stream; use producer=basetar"
 	pg_stop "$T/pf"
 }
 
@@ -167,10 +167,17 @@ restore_and_start() {
 	# a byte inside the first page's tuples, not its header
 	printf 'X' | dd of="$T/src/data/$rel" bs=1 seek=4000 conv=notrunc 2>/dev/null
 	pg_start "$T/src"
-	run -4 --separate-stderr sh -c "plakar-pg backup '$LOC' host='$PGHOST' > bad.frames"
+	# a label that would turn the server's checks off, were it not quoted
+	run -4 --separate-stderr sh -c "plakar-pg backup '$LOC' host='$PGHOST' label=\"x', VERIFY_CHECKSUMS 0\" > bad.frames"
 	[[ $stderr == *"checksum verification failed"* ]]
 	[[ $stderr == *"plakar-pg: page checksum failure (SQLSTATE XX001): the data arrived but is corrupt"* ]]
 	assert_equal "$(last_type bad.frames)" error
+	# basetar alone: its own status, and neither manifest nor tar end
+	run -4 --separate-stderr sh -c "basetar > bad.tar"
+	[[ $stderr == *"basetar: page checksum failure (SQLSTATE XX001): "* ]] || fail "$stderr"
+	[ -s bad.tar ]
+	run tar tf bad.tar
+	refute_line backup_manifest
 	psql -qX -c "DROP TABLE victim"
 }
 
@@ -229,7 +236,7 @@ START TIMELINE: 7"
 	run -0 --separate-stderr sh -c "plakar-pg backup -i '$LOC' host='$PGHOST' max_rate=8M < pw > pw.frames"
 	wait "$watcher"
 	assert_equal "$(last_type pw.frames)" end
-	grep -q "pg_basebackup -w -D - -F tar" ps.log || fail "the watcher saw no backup running"
+	grep -q "basetar -X fetch" ps.log || fail "the watcher saw no backup running"
 	run grep -c -F "$secret" ps.log
 	assert_output 0
 	[[ $stderr != *"$secret"* ]]

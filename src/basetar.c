@@ -1,0 +1,450 @@
+/*
+ * basetar: a base backup of the server the libpq environment names, run
+ * over the replication protocol, as one tar on stdout: the data directory,
+ * every tablespace under pg_tblspc/OID/, the WAL the backup needs, and
+ * backup_manifest last.
+ */
+#include <err.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <libpq-fe.h>
+
+#include "archmerge.h"
+#include "pgconn.h"
+#include "util.h"
+
+/* Exit statuses: basetar(1). */
+#define EXIT_USAGE	1
+#define EXIT_CONNECT	2
+#define EXIT_BACKUP	3
+#define EXIT_CHECKSUM	4
+#define PIPE_SIZE	(1024 * 1024)
+
+struct options {
+	const char	*checkpoint;	/* fast, spread */
+	const char	*label;
+	const char	*wal;		/* fetch, none */
+	const char	*checksums;	/* manifest checksum algorithm */
+	long		 max_rate;	/* kB/s, 0 for none */
+	int		 progress;
+	const char	*expected;	/* -t: OIDs pg_tablespace lists */
+};
+
+struct backup {
+	PGconn		*conn;
+	int		 server;	/* PQserverVersion */
+	struct tablespace *ts;
+	size_t		 nts;
+	struct merge	*merge;
+	int64_t		 total_kb;	/* -1 unknown */
+	time_t		 last_progress;
+};
+
+static const char synopsis[] =
+    "usage: basetar [-P] [-c fast|spread] [-l label] [-m algorithm]\n"
+    "               [-r rate] [-t oid,...] [-X fetch|none]\n";
+
+static void
+usage(void)
+{
+	fputs(synopsis, stderr);
+	exit(EXIT_USAGE);
+}
+
+static void
+help(void)
+{
+	fputs(synopsis, stdout);
+	fputs("A base backup of the server the libpq environment names, as one\n"
+	    "tar on stdout: the data directory, each tablespace under\n"
+	    "pg_tblspc/OID/, the WAL it needs, and backup_manifest last.\n"
+	    "Exit: 0 ok, 1 usage, 2 cannot connect, 3 backup failed,\n"
+	    "4 page checksum failure.  See basetar(1).\n", stdout);
+	exit(0);
+}
+
+/* A string as a literal of the replication grammar: quotes doubled. */
+static char *
+literal(const char *s)
+{
+	size_t n = 3, i;
+	char *out, *p;
+
+	for (i = 0; s[i] != '\0'; i++)
+		n += s[i] == '\'' ? 2 : 1;
+	p = out = xmalloc(n);
+	*p++ = '\'';
+	for (i = 0; s[i] != '\0'; i++) {
+		if (s[i] == '\'')
+			*p++ = '\'';
+		*p++ = s[i];
+	}
+	*p++ = '\'';
+	*p = '\0';
+	return out;
+}
+
+/* BASE_BACKUP in the server's own syntax: parenthesized from 15 on. */
+static char *
+base_backup_command(const struct options *o, int server)
+{
+	char *label = literal(o->label), *sums = literal(o->checksums);
+	char rate[64] = "";
+	char *cmd;
+	int fast = strcmp(o->checkpoint, "fast") == 0;
+	int wal = strcmp(o->wal, "fetch") == 0;
+	size_t n;
+
+	n = strlen(label) + strlen(sums) + 256;
+	cmd = xmalloc(n);
+	if (server >= 150000) {
+		if (o->max_rate > 0)
+			snprintf(rate, sizeof(rate), ", MAX_RATE %ld", o->max_rate);
+		snprintf(cmd, n, "BASE_BACKUP (LABEL %s, PROGRESS, CHECKPOINT "
+		    "'%s', WAIT 0%s, TABLESPACE_MAP, MANIFEST 'yes', "
+		    "MANIFEST_CHECKSUMS %s%s, TARGET 'client')", label,
+		    fast ? "fast" : "spread", wal ? ", WAL" : "", sums, rate);
+	} else {
+		if (o->max_rate > 0)
+			snprintf(rate, sizeof(rate), " MAX_RATE %ld", o->max_rate);
+		snprintf(cmd, n, "BASE_BACKUP LABEL %s PROGRESS%s%s NOWAIT%s "
+		    "TABLESPACE_MAP MANIFEST 'yes' MANIFEST_CHECKSUMS %s",
+		    label, fast ? " FAST" : "", wal ? " WAL" : "", rate, sums);
+	}
+	free(label);
+	free(sums);
+	return cmd;
+}
+
+/*
+ * A failed result: one line with the SQLSTATE; a page checksum failure
+ * (XX001, data corrupted) has its own exit status.
+ */
+static void
+server_failed(PGresult *res, const char *what)
+{
+	const char *state = PQresultErrorField(res, PG_DIAG_SQLSTATE);
+	char msg[1024];
+
+	pgconn_message(PQresultErrorMessage(res), msg, sizeof(msg));
+	if (state != NULL && strcmp(state, "XX001") == 0)
+		errx(EXIT_CHECKSUM, "page checksum failure (SQLSTATE XX001): %s",
+		    msg);
+	if (state != NULL)
+		errx(EXIT_BACKUP, "%s: %s (SQLSTATE %s)", what, msg, state);
+	errx(EXIT_BACKUP, "%s: %s", what, msg[0] ? msg : "the connection was lost");
+}
+
+static void
+progress(struct backup *b, int last)
+{
+	time_t now = time(NULL);
+	uint64_t kb = merge_received(b->merge) / 1024;
+
+	if (!last && now == b->last_progress)
+		return;
+	b->last_progress = now;
+	if (b->total_kb > 0)
+		fprintf(stderr, "basetar: %llu of %lld kB (%d%%)%s",
+		    (unsigned long long)kb, (long long)b->total_kb,
+		    (int)(kb * 100 / (uint64_t)b->total_kb > 100 ? 100 :
+		    kb * 100 / (uint64_t)b->total_kb), last ? "\n" : "\r");
+	else
+		fprintf(stderr, "basetar: %llu kB%s", (unsigned long long)kb,
+		    last ? "\n" : "\r");
+}
+
+/* The tablespace list: one row per archive, the data directory last. */
+static void
+read_tablespaces(struct backup *b, PGresult *res)
+{
+	size_t i;
+	int base = 0;
+
+	if (PQnfields(res) < 3 || PQntuples(res) < 1)
+		errx(EXIT_BACKUP, "the server's tablespace list is malformed");
+	b->nts = (size_t)PQntuples(res);
+	b->ts = xmalloc(b->nts * sizeof(*b->ts));
+	b->total_kb = 0;
+	for (i = 0; i < b->nts; i++) {
+		struct tablespace *t = &b->ts[i];
+		int row = (int)i;
+
+		t->oid = PQgetisnull(res, row, 0) ? NULL :
+		    xstrdup(PQgetvalue(res, row, 0));
+		t->location = PQgetisnull(res, row, 1) ? NULL :
+		    xstrdup(PQgetvalue(res, row, 1));
+		t->size = PQgetisnull(res, row, 2) ? -1 :
+		    strtoll(PQgetvalue(res, row, 2), NULL, 10);
+		if (t->size >= 0 && b->total_kb >= 0)
+			b->total_kb += t->size;
+		else
+			b->total_kb = -1;
+		if (t->oid == NULL) {
+			base++;
+			continue;
+		}
+		if (strspn(t->oid, "0123456789") != strlen(t->oid) ||
+		    t->oid[0] == '\0')
+			errx(EXIT_BACKUP, "the server's tablespace list is malformed");
+		/* allow_in_place_tablespaces: its files are not sent apart */
+		if (t->location == NULL || t->location[0] != '/')
+			errx(EXIT_BACKUP, "tablespace %s is in place (location "
+			    "\"%s\"): its files cannot be backed up as a "
+			    "tablespace; move it with ALTER TABLE ... SET "
+			    "TABLESPACE", t->oid, t->location ? t->location : "");
+	}
+	if (base != 1 || b->ts[b->nts - 1].oid != NULL)
+		errx(EXIT_BACKUP, "the server's tablespace list is malformed");
+}
+
+/*
+ * Each tablespace the catalog lists (-t) must be in the server's list:
+ * an in-place one is in neither the list nor the archive, and only the
+ * catalog, over SQL, tells it exists.
+ */
+static void
+check_expected(const struct backup *b, const char *expected)
+{
+	char *copy, *oid, *last;
+	size_t i;
+
+	if (expected == NULL)
+		return;
+	copy = xstrdup(expected);
+	for (oid = strtok_r(copy, ",", &last); oid != NULL;
+	    oid = strtok_r(NULL, ",", &last)) {
+		for (i = 0; i < b->nts; i++)
+			if (b->ts[i].oid != NULL && strcmp(b->ts[i].oid, oid) == 0)
+				break;
+		if (i == b->nts)
+			errx(EXIT_BACKUP, "tablespace %s is not in the server's "
+			    "base backup: an in-place tablespace, whose files "
+			    "would be left out", oid);
+	}
+	free(copy);
+}
+
+/* One COPY's data, into the merge: framed (15 on) or plain (up to 14). */
+static void
+read_copy(struct backup *b, const struct options *o, int framed)
+{
+	char err[512];
+	char *data;
+	int n;
+
+	while ((n = PQgetCopyData(b->conn, &data, 0)) > 0) {
+		int r = framed ?
+		    merge_copydata(b->merge, (unsigned char *)data, (size_t)n,
+		    err, sizeof(err)) :
+		    merge_data(b->merge, (unsigned char *)data, (size_t)n, err,
+		    sizeof(err));
+
+		PQfreemem(data);
+		if (r == -1)
+			errx(EXIT_BACKUP, "%s", err);
+		if (o->progress)
+			progress(b, 0);
+	}
+	if (n == -2) {
+		char msg[1024];
+
+		pgconn_message(PQerrorMessage(b->conn), msg, sizeof(msg));
+		errx(EXIT_BACKUP, "the base backup broke off: %s", msg);
+	}
+}
+
+/*
+ * The results of BASE_BACKUP in order: the start position, the
+ * tablespace list, the archives (one COPY, or one COPY each and one for
+ * the manifest), the end position, the command's completion.
+ */
+static void
+run_backup(struct backup *b, const struct options *o)
+{
+	PGresult *res;
+	char *cmd, err[512];
+	int tuples = 0, copies = 0, complete = 0;
+
+	cmd = base_backup_command(o, b->server);
+	if (!PQsendQuery(b->conn, cmd)) {
+		pgconn_message(PQerrorMessage(b->conn), err, sizeof(err));
+		errx(EXIT_BACKUP, "cannot start the base backup: %s", err);
+	}
+	free(cmd);
+	while ((res = PQgetResult(b->conn)) != NULL) {
+		switch (PQresultStatus(res)) {
+		case PGRES_TUPLES_OK:
+			tuples++;
+			if (tuples == 2) {
+				read_tablespaces(b, res);
+				check_expected(b, o->expected);
+				b->merge = merge_new(STDOUT_FILENO, b->ts, b->nts);
+			} else if (tuples > 3)
+				errx(EXIT_BACKUP, "the server sent more results "
+				    "than a base backup has");
+			break;
+		case PGRES_COPY_OUT:
+			if (tuples != 2)
+				errx(EXIT_BACKUP, "the server sent data before "
+				    "its tablespace list");
+			if (b->server >= 150000)
+				read_copy(b, o, 1);
+			else {
+				int r = (size_t)copies < b->nts ?
+				    merge_archive(b->merge, err, sizeof(err)) :
+				    merge_manifest(b->merge, err, sizeof(err));
+
+				if (r == -1)
+					errx(EXIT_BACKUP, "%s", err);
+				read_copy(b, o, 0);
+			}
+			copies++;
+			break;
+		case PGRES_COMMAND_OK:
+			complete = 1;
+			break;
+		default:
+			server_failed(res, tuples < 1 ?
+			    "the server refused the base backup" :
+			    "the base backup failed");
+		}
+		PQclear(res);
+	}
+	if (!complete || tuples != 3) {
+		pgconn_message(PQerrorMessage(b->conn), err, sizeof(err));
+		errx(EXIT_BACKUP, "the base backup ended early%s%s",
+		    err[0] ? ": " : "", err);
+	}
+	if (o->progress)
+		progress(b, 1);
+	if (merge_finish(b->merge, err, sizeof(err)) == -1)
+		errx(EXIT_BACKUP, "%s", err);
+}
+
+/* Server notices (a checksum failure's file, WAL waits), one safe line. */
+static void
+notice(void *arg, const char *message)
+{
+	char line[1024];
+
+	(void)arg;
+	pgconn_message(message, line, sizeof(line));
+	fprintf(stderr, "basetar: server: %s\n", line);
+}
+
+static long
+parse_rate(const char *s)
+{
+	char *end;
+	long v = strtol(s, &end, 10);
+
+	if (end == s || v <= 0)
+		return -1;
+	if (strcmp(end, "M") == 0)
+		v *= 1024;
+	else if (strcmp(end, "k") != 0 && *end != '\0')
+		return -1;
+	return v >= 32 && v <= 1048576 ? v : -1;
+}
+
+int
+main(int argc, char *argv[])
+{
+	struct options o = { "fast", "basetar base backup", "fetch", "CRC32C", 0, 0, NULL };
+	struct backup b;
+	enum pgconn_failure why;
+	char state[6], msg[1024];
+	int ch;
+
+	if (argc == 2 && strcmp(argv[1], "--help") == 0)
+		help();
+	if (argc == 2 && strcmp(argv[1], "--version") == 0) {
+		printf("basetar (plakar-pg) %s\n", VERSION);
+		return 0;
+	}
+	while ((ch = getopt(argc, argv, "Pc:l:m:r:t:X:")) != -1) {
+		switch (ch) {
+		case 'P':
+			o.progress = 1;
+			break;
+		case 'c':
+			if (strcmp(optarg, "fast") != 0 &&
+			    strcmp(optarg, "spread") != 0)
+				errx(EXIT_USAGE, "-c: fast or spread");
+			o.checkpoint = optarg;
+			break;
+		case 'l':
+			/* backup_label is a line format */
+			if (strpbrk(optarg, "\n\r") != NULL)
+				errx(EXIT_USAGE, "-l: a label may not hold a newline");
+			if (strlen(optarg) > 1023)
+				errx(EXIT_USAGE, "-l: longer than the server's 1023 bytes");
+			o.label = optarg;
+			break;
+		case 'm':
+			if (strcasecmp(optarg, "NONE") != 0 &&
+			    strcasecmp(optarg, "CRC32C") != 0 &&
+			    strcasecmp(optarg, "SHA224") != 0 &&
+			    strcasecmp(optarg, "SHA256") != 0 &&
+			    strcasecmp(optarg, "SHA384") != 0 &&
+			    strcasecmp(optarg, "SHA512") != 0)
+				errx(EXIT_USAGE, "-m: NONE, CRC32C, SHA224, "
+				    "SHA256, SHA384 or SHA512");
+			o.checksums = optarg;
+			break;
+		case 'r':
+			if ((o.max_rate = parse_rate(optarg)) == -1)
+				errx(EXIT_USAGE, "-r: kB/s from 32 to 1048576, "
+				    "or with k or M (32M)");
+			break;
+		case 't':
+			if (strspn(optarg, "0123456789,") != strlen(optarg))
+				errx(EXIT_USAGE, "-t: tablespace OIDs, comma-separated");
+			o.expected = optarg;
+			break;
+		case 'X':
+			if (strcmp(optarg, "fetch") != 0 &&
+			    strcmp(optarg, "none") != 0)
+				errx(EXIT_USAGE, "-X: fetch or none");
+			o.wal = optarg;
+			break;
+		default:
+			usage();
+		}
+	}
+	if (optind != argc)
+		usage();
+	if (isatty(STDOUT_FILENO))
+		errx(EXIT_USAGE, "stdout is a terminal: send the tar to a "
+		    "file or a pipe");
+	/* fewer, larger writes when stdout is a pipe */
+	(void)fcntl(STDOUT_FILENO, F_SETPIPE_SZ, PIPE_SIZE);
+
+	memset(&b, 0, sizeof(b));
+	b.conn = pgconn_open(1, "basetar", &why, state, msg, sizeof(msg));
+	if (b.conn == NULL) {
+		if (why == PGCONN_NO_PASSWORD)
+			errx(EXIT_CONNECT, "no password supplied");
+		if (state[0] != '\0')
+			errx(EXIT_CONNECT, "cannot connect: %s (SQLSTATE %s)",
+			    msg, state);
+		errx(EXIT_CONNECT, "cannot connect: %s", msg);
+	}
+	PQsetNoticeProcessor(b.conn, notice, NULL);
+	PQsetErrorVerbosity(b.conn, PQERRORS_DEFAULT);
+	b.server = PQserverVersion(b.conn);
+	if (b.server < 130000)
+		errx(EXIT_BACKUP, "the server is PostgreSQL %d: backup "
+		    "manifests need 13 or later", b.server / 10000);
+	run_backup(&b, &o);
+	PQfinish(b.conn);
+	merge_free(b.merge);
+	return 0;
+}

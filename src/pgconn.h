@@ -1,0 +1,36 @@
+/*
+ * A libpq connection whose failure is classified by what the server and
+ * libpq say in codes, not in words: the server's words follow its
+ * lc_messages, libpq's the client's locale.
+ */
+#ifndef PLAKAR_PG_PGCONN_H
+#define PLAKAR_PG_PGCONN_H
+
+#include <libpq-fe.h>
+
+/* Why a connection failed. */
+enum pgconn_failure {
+	PGCONN_OK = 0,
+	PGCONN_NO_PASSWORD,	/* the server wants a password, none given */
+	PGCONN_AUTH,		/* 28P01: authentication failed */
+	PGCONN_REFUSED,		/* 28000: pg_hba.conf, or peer/ident */
+	PGCONN_PRIVILEGE,	/* 42501: no REPLICATION privilege */
+	PGCONN_TOO_MANY,	/* 53300: no free connection or WAL sender */
+	PGCONN_OTHER		/* unreachable, or any other reason */
+};
+
+/*
+ * Connect with the libpq environment (PG* variables); with replication
+ * set, as a physical replication connection.  On failure NULL, *why and
+ * the SQLSTATE (or "") in state[6], and one safe line in msg.
+ */
+PGconn	*pgconn_open(int replication, const char *appname,
+	    enum pgconn_failure *why, char state[6], char *msg, size_t msglen);
+
+/* The SQLSTATE in a verbose libpq message ("FATAL:  28P01: ..."), or "". */
+void	 pgconn_sqlstate(const char *, char state[6]);
+
+/* One line of a libpq or server message, without SQLSTATE or severity. */
+void	 pgconn_message(const char *, char *, size_t);
+
+#endif
