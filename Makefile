@@ -3,6 +3,7 @@
 #   make                 build the programs into bin/
 #   make check           run the test suite (bats, a real PostgreSQL)
 #   make check-asan      the same suite with ASan+UBSan builds
+#   make check-matrix    a round trip with each server major, 13 to 18
 #   make lint            mandoc -Tlint and shellcheck
 #   make bench           speed and memory, measured side by side
 #   make package         the directory for plakar pkg create
@@ -156,7 +157,7 @@ testprogs: $(TESTPROGS)
 # runs each target that long on its corpus (t/fuzz/seeds/TARGET), under
 # ASan+UBSan, with memory limits so that runaway memory is a finding.
 FUZZ_SECONDS = 30
-FUZZERS = uriparse frame grpcserver tarsplit
+FUZZERS = uriparse frame grpcserver basetar tarsplit
 FUZZ_FLAGS = -g -O1 -D_GNU_SOURCE -fsanitize=fuzzer,address,undefined \
 	-fno-sanitize-recover=all $(PKG_CFLAGS) $(H2_CFLAGS) -Isrc
 FUZZ_MAX_LEN_uriparse = 512
@@ -192,6 +193,11 @@ build/fuzz/tarsplit: t/fuzz/tarsplit.c t/fuzz/tarsplit-exit.h src/tarsplit.c \
 	    src/tarsplit.c src/bmverify.c src/frame.c src/util.c \
 	    $(ARCHIVE_LIBS) $(JSON_LIBS) $(CRYPTO_LIBS)
 
+build/fuzz/basetar: t/fuzz/basetar.c src/archmerge.c src/util.c \
+    src/archmerge.h src/util.h
+	@mkdir -p build/fuzz
+	clang $(FUZZ_FLAGS) -o $@ t/fuzz/basetar.c src/archmerge.c src/util.c
+
 fuzz: $(FUZZERS:%=build/fuzz/%)
 	@s=0; for f in $(FUZZERS); do \
 	    rm -rf build/fuzz/corpus-$$f; mkdir -p build/fuzz/corpus-$$f; \
@@ -219,6 +225,18 @@ tools:
 
 check: all testprogs tools
 	PLAKAR_PG_BIN=$(CURDIR)/$(OUT) bats t/
+
+# The version matrix: servers of other majors from the npm registry
+# (share/servers, pinned with integrity hashes), one round trip each.
+SERVERS = build/servers
+$(SERVERS)/.installed: share/servers/package.json share/servers/package-lock.json share/install-servers.sh
+	sh share/install-servers.sh $(SERVERS)
+	touch $@
+
+servers: $(SERVERS)/.installed
+
+check-matrix: all tools servers
+	PLAKAR_PG_BIN=$(CURDIR)/$(OUT) PLAKAR_SERVERS=$(CURDIR)/$(SERVERS) bats t/matrix
 
 check-asan: tools
 	$(MAKE) OUT=build/asan/bin OBJ=build/asan/obj EXTRA_CFLAGS='$(SANFLAGS)' \
@@ -260,4 +278,4 @@ package: all
 clean:
 	rm -rf build bin
 
-.PHONY: all check check-asan lint bench fuzz package install clean testprogs tools
+.PHONY: all check check-asan check-matrix lint bench fuzz package install clean testprogs tools servers

@@ -43,6 +43,7 @@ median() {
 for _ in $(seq "$rounds"); do
 	run wrapper bash -c "plakar-pg backup postgres+bin://postgres@localhost host=$PGHOST > /dev/null"
 	run alone bash -c "$(declare -f bb); bb > /dev/null"
+	run basetar bash -c "basetar > /dev/null"
 	run cat bash -c "$(declare -f bb); bb | cat > /dev/null"
 	run noverify bash -c "$(declare -f bb); bb | tarsplit -n > /dev/null"
 	run verify bash -c "$(declare -f bb); bb | tarsplit -w > /dev/null"
@@ -54,6 +55,7 @@ bb | /usr/bin/time -f %M -o "$T/rss" tarsplit -w > /dev/null
 ratio() { echo "scale=3; $(median "$1") / $(median "$2")" | bc -l; }
 echo "bench: medians of $rounds runs"
 printf 'pg_basebackup > /dev/null              %6.2f s\n' "$(median alone)"
+printf 'basetar                 / alone        %s   (goal <= 1.02)\n' "$(ratio basetar alone)"
 printf '| cat                   / alone        %s\n' "$(ratio cat alone)"
 printf '| tarsplit -n           / alone        %s\n' "$(ratio noverify alone)"
 printf '| tarsplit (verifying)  / alone        %s   (goal <= 1.10)\n' "$(ratio verify alone)"
@@ -65,6 +67,33 @@ python3 t/tartool.py many 100000 > "$T/many.tar"
 printf 'tarsplit, 100 000-file manifest        %s KiB   (goal <= 65536)\n' "$(cat "$T/many.rss")"
 rm -f "$T/many.tar"
 printf 'plakar-pg backup        / alone        %s   (goal <= 1.15)\n' "$(ratio wrapper alone)"
+
+# Tablespaces: the same data twice, two pgbench databases of half the
+# scale each, in two clusters (one a copy of the other); in the second,
+# one database moved to a tablespace.  plakar-pg backup of each, in turn.
+half=$((scale / 2))
+pg_cluster "$T/flat"
+PGHOST=$T/flat psql -qX -c "CREATE DATABASE a" -c "CREATE DATABASE b"
+PGHOST=$T/flat pgbench -i -s "$half" -q a >/dev/null 2>&1
+PGHOST=$T/flat pgbench -i -s "$half" -q b >/dev/null 2>&1
+pg_stop "$T/flat"
+mkdir "$T/split" "$T/split-ts"
+[ "$(id -u)" != 0 ] || chown postgres: "$T/split" "$T/split-ts"
+as_pg cp -a "$T/flat/data" "$T/split/data"
+pg_start "$T/flat"
+pg_start "$T/split"
+PGHOST=$T/split psql -qX -c "CREATE TABLESPACE ts LOCATION '$T/split-ts'" \
+	-c "ALTER DATABASE b SET TABLESPACE ts" -c CHECKPOINT
+PGHOST=$T/flat psql -qX -c CHECKPOINT
+for _ in $(seq "$rounds"); do
+	run flat bash -c "plakar-pg backup postgres+bin://postgres@localhost host=$T/flat > /dev/null"
+	run split bash -c "plakar-pg backup postgres+bin://postgres@localhost host=$T/split > /dev/null"
+done
+printf 'plakar-pg backup, half in a tablespace %6.2f s\n' "$(median split)"
+printf '  / the same data without              %s   (goal <= 1.10)\n' "$(ratio split flat)"
+pg_stop "$T/flat"
+pg_stop "$T/split"
+rm -rf "$T/flat" "$T/split" "$T/split-ts"
 
 # Through the real Plakar, same store settings (the defaults) for both:
 # our importer's first backup against Plakar's own filesystem importer on

@@ -130,9 +130,11 @@ static void
 server_failed(PGresult *res, const char *what)
 {
 	const char *state = PQresultErrorField(res, PG_DIAG_SQLSTATE);
+	const char *primary = PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY);
 	char msg[1024];
 
-	pgconn_message(PQresultErrorMessage(res), msg, sizeof(msg));
+	pgconn_message(primary != NULL ? primary : PQresultErrorMessage(res),
+	    msg, sizeof(msg));
 	if (state != NULL && strcmp(state, "XX001") == 0)
 		errx(EXIT_CHECKSUM, "page checksum failure (SQLSTATE XX001): %s",
 		    msg);
@@ -428,7 +430,7 @@ main(int argc, char *argv[])
 	(void)fcntl(STDOUT_FILENO, F_SETPIPE_SZ, PIPE_SIZE);
 
 	memset(&b, 0, sizeof(b));
-	b.conn = pgconn_open(1, "basetar", &why, state, msg, sizeof(msg));
+	b.conn = pgconn_open(1, NULL, "basetar", &why, state, msg, sizeof(msg));
 	if (b.conn == NULL) {
 		if (why == PGCONN_NO_PASSWORD)
 			errx(EXIT_CONNECT, "no password supplied");

@@ -201,6 +201,21 @@ fail:
 	return -1;
 }
 
+/*
+ * The line just read becomes the last line, the reason a failure is
+ * given, unless it is a warning: those go on while the reason comes later
+ * or never.
+ */
+static void
+end_line(struct child *c)
+{
+	if (c->partlen > 0 && !memmem(c->part, c->partlen, "warning: ", 9)) {
+		memcpy(c->lastline, c->part, c->partlen);
+		c->lastline[c->partlen] = '\0';
+	}
+	c->partlen = 0;
+}
+
 int
 child_read_err(struct child *c)
 {
@@ -215,22 +230,14 @@ child_read_err(struct child *c)
 		return 0;
 	if (r <= 0) {
 		close_fd(&c->err);
-		if (c->partlen > 0) {
-			memcpy(c->lastline, c->part, c->partlen);
-			c->lastline[c->partlen] = '\0';
-			c->partlen = 0;
-		}
+		end_line(c);
 		return -1;
 	}
 	(void)write_all(STDERR_FILENO, b, (size_t)r);
 	for (i = 0; i < (size_t)r; i++) {
-		if (b[i] == '\n') {
-			if (c->partlen > 0) {
-				memcpy(c->lastline, c->part, c->partlen);
-				c->lastline[c->partlen] = '\0';
-			}
-			c->partlen = 0;
-		} else if (c->partlen < sizeof(c->part) - 1)
+		if (b[i] == '\n')
+			end_line(c);
+		else if (c->partlen < sizeof(c->part) - 1)
 			c->part[c->partlen++] = b[i];
 	}
 	return 1;

@@ -22,7 +22,7 @@ struct child {
 	int		 status;	/* exit status, 128 + signal; once reaped */
 	int		 reaped;
 	const char	*tmpdir;
-	char		 lastline[CHILD_LINE_MAX];	/* of its stderr */
+	char		 lastline[CHILD_LINE_MAX];	/* of its stderr, not a warning */
 	char		 part[CHILD_LINE_MAX];
 	size_t		 partlen;
 };

@@ -96,10 +96,11 @@ classify(PGconn *conn, const char *state)
  * to its caller: the whole attempt gets that many seconds.
  */
 PGconn *
-pgconn_open(int replication, const char *appname, enum pgconn_failure *why,
+pgconn_open(int replication, const char *dbname, const char *appname,
+    enum pgconn_failure *why,
     char state[6], char *msg, size_t msglen)
 {
-	const char *keys[4], *vals[4];
+	const char *keys[5], *vals[5];
 	PostgresPollingStatusType st;
 	PGconn *conn;
 	const char *t;
@@ -110,7 +111,8 @@ pgconn_open(int replication, const char *appname, enum pgconn_failure *why,
 		/* pg_hba.conf's "replication" matches this database name */
 		keys[n] = "dbname", vals[n++] = "replication";
 		keys[n] = "replication", vals[n++] = "true";
-	}
+	} else if (dbname != NULL)
+		keys[n] = "dbname", vals[n++] = dbname;
 	keys[n] = "fallback_application_name", vals[n++] = appname;
 	keys[n] = NULL, vals[n] = NULL;
 

@@ -21,10 +21,10 @@ enum pgconn_failure {
 
 /*
  * Connect with the libpq environment (PG* variables); with replication
- * set, as a physical replication connection.  On failure NULL, *why and
+ * set, as a physical replication connection; to dbname if not NULL.  On failure NULL, *why and
  * the SQLSTATE (or "") in state[6], and one safe line in msg.
  */
-PGconn	*pgconn_open(int replication, const char *appname,
+PGconn	*pgconn_open(int replication, const char *dbname, const char *appname,
 	    enum pgconn_failure *why, char state[6], char *msg, size_t msglen);
 
 /* The SQLSTATE in a verbose libpq message ("FATAL:  28P01: ..."), or "". */

@@ -31,14 +31,14 @@ static const int failure_status[] = {
 static void
 usage(void)
 {
-	fprintf(stderr, "usage: pgprobe [-r] query ...\n");
+	fprintf(stderr, "usage: pgprobe [-r | -d dbname] query ...\n");
 	exit(EXIT_USAGE);
 }
 
 static void
 help(void)
 {
-	printf("usage: pgprobe [-r] query ...\n"
+	printf("usage: pgprobe [-r | -d dbname] query ...\n"
 	    "Connect with the libpq environment and print the first field of\n"
 	    "each query's result; -r makes it a replication connection.\n"
 	    "Exit: 0 ok, 2 no password supplied, 3 authentication failed,\n"
@@ -64,6 +64,7 @@ main(int argc, char *argv[])
 	enum pgconn_failure why;
 	char state[6], msg[1024];
 	PGconn *conn;
+	const char *dbname = NULL;
 	int ch, i, replication = 0;
 
 	if (argc == 2 && strcmp(argv[1], "--help") == 0)
@@ -72,8 +73,11 @@ main(int argc, char *argv[])
 		printf("pgprobe (plakar-pg) %s\n", VERSION);
 		return 0;
 	}
-	while ((ch = getopt(argc, argv, "r")) != -1) {
+	while ((ch = getopt(argc, argv, "d:r")) != -1) {
 		switch (ch) {
+		case 'd':
+			dbname = optarg;
+			break;
 		case 'r':
 			replication = 1;
 			break;
@@ -84,7 +88,9 @@ main(int argc, char *argv[])
 	argc -= optind;
 	argv += optind;
 
-	conn = pgconn_open(replication, "pgprobe", &why, state, msg,
+	if (replication && dbname != NULL)
+		usage();
+	conn = pgconn_open(replication, dbname, "pgprobe", &why, state, msg,
 	    sizeof(msg));
 	if (conn == NULL) {
 		if (why == PGCONN_NO_PASSWORD)
@@ -103,8 +109,11 @@ main(int argc, char *argv[])
 
 		if (st != PGRES_TUPLES_OK && st != PGRES_COMMAND_OK) {
 			const char *code = PQresultErrorField(res, PG_DIAG_SQLSTATE);
+			const char *primary = PQresultErrorField(res,
+			    PG_DIAG_MESSAGE_PRIMARY);
 
-			pgconn_message(PQresultErrorMessage(res), msg, sizeof(msg));
+			pgconn_message(primary != NULL ? primary :
+			    PQresultErrorMessage(res), msg, sizeof(msg));
 			fprintf(stderr, "pgprobe: query %d failed: %s%s%s%s\n",
 			    i + 1, msg, code ? " (SQLSTATE " : "",
 			    code ? code : "", code ? ")" : "");

@@ -173,7 +173,7 @@ preflight() {
 	# limited to replication skips this, and basetar refuses an in-place
 	# tablespace itself.
 	server_clock= spc_oids=
-	if sql=$(pgprobe \
+	if sql=$(pgprobe -d postgres \
 		"SELECT floor(extract(epoch FROM clock_timestamp()))::bigint" \
 		"SELECT string_agg(spcname, ', ') FROM pg_tablespace WHERE spcname NOT IN ('pg_default', 'pg_global')" \
 		"SELECT string_agg(spcname, ', ') FROM pg_tablespace WHERE spcname NOT IN ('pg_default', 'pg_global') AND pg_tablespace_location(oid) !~ '^/'" \
@@ -500,7 +500,9 @@ backup() {
 			case $bb_status:$reason in
 			4:*) status=$EX_CHECKSUM
 			     msg="page checksum failure (SQLSTATE XX001): the data arrived but is corrupt; the cluster needs repair before it can be backed up" ;;
-			*"SQLSTATE 58P01"*)
+			# the status is 3 whatever; the hint, where the
+			# server says it in English (its SQLSTATE is XX000)
+			*"requested WAL segment "*" has already been removed"*)
 			     msg="the server removed WAL the backup needed: raise wal_keep_size, or let plakar-pg hold a slot (it needs a SQL connection): $reason" ;;
 			*) msg="basetar failed (exit $bb_status): $reason" ;;
 			esac
