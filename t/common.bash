@@ -2,16 +2,17 @@
 # shellcheck shell=bash
 load '/usr/lib/bats/bats-support/load'
 load '/usr/lib/bats/bats-assert/load'
+T_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 # shellcheck source=t/pg.bash
-source "$BATS_TEST_DIRNAME/pg.bash"
+source "$T_DIR/pg.bash"
 
-export TARTOOL="python3 $BATS_TEST_DIRNAME/tartool.py"
+export TARTOOL="python3 $T_DIR/tartool.py"
 # t/grpcclient, built by make testprogs
-export GRPCCLIENT=${GRPCCLIENT:-$BATS_TEST_DIRNAME/../build/grpcclient}
+export GRPCCLIENT=${GRPCCLIENT:-$T_DIR/../build/grpcclient}
 
 # The headers of a frame stream, one JSON line each, payloads skipped.
 headers() {
-	python3 "$BATS_TEST_DIRNAME/frames.py" < "$1"
+	python3 "$T_DIR/frames.py" < "$1"
 }
 
 # The last header of a stream.
