@@ -238,6 +238,11 @@ servers: $(SERVERS)/.installed
 check-matrix: all tools servers
 	PLAKAR_PG_BIN=$(CURDIR)/$(OUT) PLAKAR_SERVERS=$(CURDIR)/$(SERVERS) bats t/matrix
 
+# Parity with Plakar's Go importer: GO_IMPORTER, a binimporter built by
+# hand (its module is not served by the Go module proxy here).
+check-parity: all tools
+	PLAKAR_PG_BIN=$(CURDIR)/$(OUT) GO_IMPORTER=$(GO_IMPORTER) bats t/parity
+
 check-asan: tools
 	$(MAKE) OUT=build/asan/bin OBJ=build/asan/obj EXTRA_CFLAGS='$(SANFLAGS)' \
 	    FORTIFY= all testprogs
@@ -278,4 +283,4 @@ package: all
 clean:
 	rm -rf build bin
 
-.PHONY: all check check-asan check-matrix lint bench fuzz package install clean testprogs tools servers
+.PHONY: all check check-asan check-matrix check-parity lint bench fuzz package install clean testprogs tools servers

@@ -115,7 +115,7 @@ cpu_sampler() {
 	local out=$1 p name
 	set +e
 	while :; do
-		for p in $(pgrep -f 'plakar at|plakar-pg-importer$|plakar-pg backup|tarsplit -w|pg_basebackup -w -D -|walsender'); do
+		for p in $(pgrep -f 'plakar at|plakar-pg-importer$|plakar-pg backup|tarsplit -w|basetar -X|walsender'); do
 			name=$(cat "/proc/$p/comm" 2>/dev/null) || continue
 			case $(tr '\0' ' ' 2>/dev/null < "/proc/$p/cmdline") in
 			*walsender*) name=walsender ;;
@@ -195,3 +195,227 @@ done
 echo "bench: pgmeta found $(jq '[.databases[].relations // [] | length] | add' "$T/meta.json") relations"
 printf 'pgmeta                                 %6.2f s\n' "$(median pgmeta)"
 printf 'pgmeta / pg_dump --schema-only         %s   (goal <= 0.5)\n' "$(ratio pgmeta pg_dump)"
+
+# The race (BENCH_RACE=0 skips it): the same cluster, WAL archiving on
+# for every contender (archive_command = pgBackRest's archive-push, its
+# stanza created and checked), a CHECKPOINT before each run, the same
+# compression for all: Plakar's default, LZ4 at level 9 (kloset's
+# compression.NewDefaultConfiguration), and pgBackRest's compress-type=lz4
+# compress-level=9.  Contenders, all over TCP (the Go importer takes no
+# Unix socket): plakar backup @mypgtcp with ours; with Plakar's Go
+# postgres+bin importer when BENCH_GO_IMPORTER names a built binimporter
+# (the module proxy here does not serve it); plakar backup DIR of a plain
+# copy; pgBackRest full backups, start-fast=y, process-max 1 and 2 (two
+# repositories, so that each has its own incremental).  Then a short
+# pgbench run and a second backup of each (pgBackRest: incremental).
+# Printed: wall time, the checkpoint's wait (from the server log), CPU
+# seconds by process group, the plugin's peak RSS, and the store or
+# repository size after it.
+[ "${BENCH_RACE:-1}" = 1 ] || exit 0
+race_rounds=${BENCH_RACE_ROUNDS:-3}
+command -v pgbackrest >/dev/null || { echo "bench: the race needs pgbackrest (apt-get install pgbackrest)"; exit 1; }
+R=$T/race
+RPORT=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+mkdir -p "$R"
+[ "$(id -u)" != 0 ] || chown postgres: "$R"
+cat > "$R/pgbackrest.conf" <<CONF
+[global]
+repo1-path=$R/repo1
+repo2-path=$R/repo2
+repo1-retention-full=1
+repo2-retention-full=1
+compress-type=lz4
+compress-level=9
+start-fast=y
+log-level-console=warn
+log-level-file=off
+lock-path=$R/lock
+spool-path=$R/spool
+
+[bench]
+pg1-path=$T/src/data
+pg1-socket-path=$T/src
+pg1-port=$RPORT
+pg1-user=postgres
+CONF
+[ "$(id -u)" != 0 ] || chown postgres: "$R/pgbackrest.conf"
+pgbr() { as_pg pgbackrest --config="$R/pgbackrest.conf" --stanza=bench "$@"; }
+cat >> "$T/src/data/postgresql.conf" <<CONF
+archive_mode = on
+archive_command = 'pgbackrest --config=$R/pgbackrest.conf --stanza=bench archive-push %p'
+log_checkpoints = on
+log_line_prefix = '%m '
+CONF
+pg_stop "$T/src"
+pg_start "$T/src" "-c listen_addresses=127.0.0.1 -p $RPORT"
+export PGPORT=$RPORT
+plakar_env "$T/plakar"
+plakar source add mypgtcp "postgres+bin://postgres@127.0.0.1:$RPORT"
+
+# The Go importer, packaged with a manifest of ours, in Plakar
+# directories of its own (it registers the same protocol as ours).
+go_importer=${BENCH_GO_IMPORTER:-}
+if [ -n "$go_importer" ]; then
+	mkdir -p "$R/gopkg"
+	cp "$go_importer" "$R/gopkg/binimporter"
+	cat > "$R/gopkg/manifest.yaml" <<-YAML
+		name: postgresql
+		display_name: PostgreSQL (Plakar's Go importer)
+		description: Plakar's postgres+bin importer, for the bench.
+		api_version: v1.1.0
+		homepage: https://github.com/PlakarKorp/integrations
+		license: ISC
+		tier: official
+		contact: mailto:help@plakar.io
+		connectors:
+		- type: importer
+		  class: database
+		  subclass: postgresql
+		  protocols: [postgres+bin]
+		  location_flags: [stream, needack]
+		  executable: binimporter
+	YAML
+	(
+		plakar_env "$R/goplakar"
+		cd "$R" && plakar pkg create "$R/gopkg/manifest.yaml" v1.1.0-beta.9 >/dev/null &&
+			plakar pkg add "$R"/postgresql_v1.1.0-beta.9_*.ptar >/dev/null &&
+			plakar source add gopg "postgres+bin://postgres@127.0.0.1:$RPORT"
+	)
+fi
+
+# CPU seconds by process group, from /proc samples while a run lasts.
+group_sampler() {
+	local out=$1 p group
+	set +e
+	while :; do
+		for p in $(pgrep -f 'plakar|basetar|tarsplit|pgmeta|binimporter|pg_basebackup|pgbackrest|walsender|psql'); do
+			case $(tr '\0' ' ' 2>/dev/null < "/proc/$p/cmdline") in
+			*walsender*) group=walsender ;;
+			*pgbackrest*) group=pgbackrest ;;
+			*plakar-pg*|*basetar*|*tarsplit*|*pgmeta*|*pgprobe*|*binimporter*|*pg_basebackup*|psql*) group=plugin ;;
+			*plakar*) group=plakar ;;
+			*) continue ;;
+			esac
+			awk -v p="$p" -v g="$group" '{ print p, g, $14 + $15 }' "/proc/$p/stat" 2>/dev/null
+		done >> "$out"
+		sleep 0.1
+	done
+}
+group_report() {
+	awk '{ last[$1] = $3; group[$1] = $2 } END {
+		for (p in last) sum[group[p]] += last[p]
+		printf "%6.1f %6.1f %6.1f %6.1f", sum["plakar"] / 100, sum["plugin"] / 100,
+			sum["walsender"] / 100, sum["pgbackrest"] / 100 }' "$1"
+}
+plugin_rss_sampler() {
+	local out=$1 p
+	set +e
+	while :; do
+		for p in $(pgrep -f 'plakar-pg-importer$|binimporter'); do
+			awk '/^VmHWM/ { print $2 }' "/proc/$p/status" 2>/dev/null
+		done >> "$out"
+		sleep 0.05
+	done
+}
+# The wait of the checkpoint a run started: its "checkpoint starting" to
+# its "checkpoint complete" in the server log, lines after $1.
+checkpoint_wait() {
+	tail -n +"$(($1 + 1))" "$T/src/server.log" | awk '
+		/checkpoint starting/ && !s { s = $1 " " $2 }
+		/checkpoint complete/ && s && !e { e = $1 " " $2 }
+		END { print s "|" e }' | {
+		IFS='|' read -r s e
+		if [ -n "$s" ] && [ -n "$e" ]; then
+			echo "$(date -d "$e" +%s.%N) - $(date -d "$s" +%s.%N)" | bc -l
+		else
+			echo 0
+		fi
+	}
+}
+declare -A waits cpu rss size
+# race NAME SIZE-PATH COMMAND...: one timed run, its checkpoint wait, and,
+# in the first round, its CPU by group and the plugin's peak RSS.
+race() {
+	local name=$1 sizepath=$2 lines gs rs
+	shift 2
+	psql -qXc CHECKPOINT
+	lines=$(wc -l < "$T/src/server.log")
+	if [ "$round" = 1 ]; then
+		: > "$R/cpu.$name"
+		: > "$R/rss.$name"
+		group_sampler "$R/cpu.$name" & gs=$!
+		plugin_rss_sampler "$R/rss.$name" & rs=$!
+	fi
+	run "$name" "$@"
+	if [ "$round" = 1 ]; then
+		kill "$gs" "$rs" 2>/dev/null || true
+		wait "$gs" "$rs" 2>/dev/null || true
+		cpu[$name]=$(group_report "$R/cpu.$name")
+		rss[$name]=$(sort -n "$R/rss.$name" | tail -n 1)
+	fi
+	waits[$name]="${waits[$name]:-} $(checkpoint_wait "$lines")"
+	size[$name]=$(du -sb "$sizepath" | cut -f 1)
+}
+wait_median() {
+	# shellcheck disable=SC2086
+	printf '%s\n' ${waits[$1]} | sort -g | awk '{ v[NR] = $1 } END {
+		print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'
+}
+fresh_copy() {
+	rm -rf "$R/copy"
+	cp -a "$T/src/data" "$R/copy"
+	rm -f "$R/copy/postmaster.pid"
+}
+pgbr_run() { bash -c "$(declare -f pgbr as_pg); R='$R'; pgbr $*"; }
+
+echo "bench: the race, $race_rounds rounds"
+for round in $(seq "$race_rounds"); do
+	rm -rf "$R/store" "$R/gostore" "$R/dirstore" "$R/repo1" "$R/repo2"
+	plakar_env "$T/plakar"
+	plakar at "$R/store" create -plaintext >/dev/null
+	plakar at "$R/dirstore" create -plaintext >/dev/null
+	pgbr stanza-create >/dev/null
+	pgbr check >/dev/null
+	race ours1 "$R/store" sh -c "plakar at '$R/store' backup @mypgtcp > /dev/null 2>&1"
+	if [ -n "$go_importer" ]; then
+		(plakar_env "$R/goplakar"; plakar at "$R/gostore" create -plaintext >/dev/null)
+		race go1 "$R/gostore" bash -c "$(declare -f plakar_env); PATH='$PATH'; plakar_env '$R/goplakar'; plakar at '$R/gostore' backup @gopg > /dev/null 2>&1"
+	fi
+	fresh_copy
+	race dir1 "$R/dirstore" sh -c "plakar at '$R/dirstore' backup '$R/copy' > /dev/null 2>&1"
+	race pgbr1_1 "$R/repo1" pgbr_run --repo=1 --process-max=1 --type=full backup
+	race pgbr2_1 "$R/repo2" pgbr_run --repo=2 --process-max=2 --type=full backup
+	pgbench -n -c 2 -T 10 >/dev/null 2>&1
+	race ours2 "$R/store" sh -c "plakar at '$R/store' backup @mypgtcp > /dev/null 2>&1"
+	if [ -n "$go_importer" ]; then
+		race go2 "$R/gostore" bash -c "$(declare -f plakar_env); PATH='$PATH'; plakar_env '$R/goplakar'; plakar at '$R/gostore' backup @gopg > /dev/null 2>&1"
+	fi
+	fresh_copy
+	race dir2 "$R/dirstore" sh -c "plakar at '$R/dirstore' backup '$R/copy' > /dev/null 2>&1"
+	race pgbr1_2 "$R/repo1" pgbr_run --repo=1 --process-max=1 --type=incr backup
+	race pgbr2_2 "$R/repo2" pgbr_run --repo=2 --process-max=2 --type=incr backup
+	plakar_stop
+	(plakar_env "$R/goplakar"; plakar_stop)
+done
+rm -rf "$R/copy"
+echo "bench: the race, medians of $race_rounds rounds; CPU seconds and RSS from the first"
+printf '%-36s %7s %7s  %-27s %8s %9s\n' contender "wall s" "ckpt s" "CPU plakar plugin walsnd pgbr" "RSS KiB" "size MB"
+line() {
+	printf '%-36s %7.2f %7.2f  %s %8s %9.1f\n' "$2" "$(median "$1")" "$(wait_median "$1")" \
+		"${cpu[$1]}" "${rss[$1]:--}" "$(echo "${size[$1]} / 1048576" | bc -l)"
+}
+for pass in 1 2; do
+	kind=full
+	[ "$pass" = 1 ] || kind=incr
+	line "ours$pass" "plakar @mypg (ours), backup $pass"
+	if [ -n "$go_importer" ]; then
+		line "go$pass" "plakar @gopg (Go importer), $pass"
+	else
+		printf '%-36s blocked: not served by the Go module proxy here\n' "plakar @gopg (Go importer), $pass"
+	fi
+	line "dir$pass" "plakar backup DIR (a copy), $pass"
+	line "pgbr1_$pass" "pgBackRest process-max 1, $kind"
+	line "pgbr2_$pass" "pgBackRest process-max 2, $kind"
+done
+printf 'ours / pgBackRest full, pm 1 and 2    %s %s   (goal < 1)\n' "$(ratio ours1 pgbr1_1)" "$(ratio ours1 pgbr2_1)"
+[ -z "$go_importer" ] || printf 'ours / Go importer, first and second   %s %s   (goal < 1 both)\n' "$(ratio ours1 go1)" "$(ratio ours2 go2)"

@@ -31,4 +31,8 @@ for pkg in "$dest"/node_modules/pg*; do
 	"$dest/$major/bin/postgres" --version >/dev/null 2>&1 ||
 		LD_LIBRARY_PATH=$dest/$major/lib "$dest/$major/bin/postgres" --version >/dev/null
 done
-echo "install-servers: $(cd "$dest" && ls -d [0-9]* | tr '\n' ' ')in $dest"
+majors=''
+for link in "$dest"/[0-9]*; do
+	majors="$majors ${link##*/}"
+done
+echo "install-servers:$majors in $dest"

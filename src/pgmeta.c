@@ -282,6 +282,14 @@ cluster_config(struct meta *m)
 	return o;
 }
 
+/*
+ * A timestamptz as Go's encoding/json writes a time.Time in UTC (RFC 3339,
+ * the fraction without its trailing zeros), NULL kept NULL.
+ */
+#define RFC3339(x) "(to_char((" x ") AT TIME ZONE 'UTC', " \
+	"'YYYY-MM-DD\"T\"HH24:MI:SS') || rtrim(rtrim(to_char((" x ") " \
+	"AT TIME ZONE 'UTC', '.US'), '0'), '.') || 'Z')"
+
 static const char roles_sql[] =
 "SELECT coalesce(json_agg(json_build_object("
 "'name', r.rolname, 'superuser', r.rolsuper, "
@@ -290,7 +298,8 @@ static const char roles_sql[] =
 "'inherit', r.rolinherit, 'bypass_rls', r.rolbypassrls, "
 "'connection_limit', r.rolconnlimit, "
 "'valid_until', CASE WHEN r.rolvaliduntil IS NULL "
-"OR r.rolvaliduntil = 'infinity' THEN NULL ELSE r.rolvaliduntil END, "
+"OR r.rolvaliduntil = 'infinity' THEN NULL ELSE " RFC3339("r.rolvaliduntil")
+" END, "
 "'member_of', ARRAY(SELECT g.rolname FROM pg_auth_members a "
 "JOIN pg_roles g ON g.oid = a.roleid WHERE a.member = r.oid "
 "ORDER BY 1)) ORDER BY r.rolname), '[]') FROM pg_roles r";
@@ -333,15 +342,10 @@ static const char relations_sql[] =
 "SELECT coalesce(json_agg(r ORDER BY r.schema, r.name), '[]') FROM ("
 "SELECT n.nspname AS schema, c.relname AS name, "
 "pg_get_userbyid(c.relowner) AS owner, "
-"CASE c.relpersistence WHEN 'p' THEN 'permanent' WHEN 'u' THEN 'unlogged' "
-"WHEN 't' THEN 'temporary' END AS persistence, "
-"CASE c.relkind WHEN 'r' THEN 'table' WHEN 'p' THEN 'partitioned table' "
-"WHEN 'v' THEN 'view' WHEN 'm' THEN 'materialized view' "
-"WHEN 'f' THEN 'foreign table' WHEN 'S' THEN 'sequence' END AS kind, "
+"c.relpersistence::text AS persistence, c.relkind::text AS kind, "
 "ts.spcname AS tablespace, "
 "c.reltuples::bigint AS row_estimate, "
-"CASE WHEN c.relkind IN ('r', 'm', 'p') "
-"THEN pg_stat_get_live_tuples(c.oid) END AS live_row_estimate, "
+"pg_stat_get_live_tuples(c.oid) AS live_row_estimate, "
 "c.relnatts::int AS column_count, "
 "EXISTS (SELECT 1 FROM pg_constraint k WHERE k.conrelid = c.oid "
 "AND k.contype = 'p') AS has_primary_key, "
@@ -357,10 +361,10 @@ static const char relations_sql[] =
 "WHEN 'r' THEN 'range' END FROM pg_partitioned_table pt "
 "WHERE pt.partrelid = c.oid) AS partition_strategy, "
 "coalesce(c.reloptions, '{}') AS storage_options, "
-"greatest(pg_stat_get_last_vacuum_time(c.oid), "
-"pg_stat_get_last_autovacuum_time(c.oid)) AS last_vacuum, "
-"greatest(pg_stat_get_last_analyze_time(c.oid), "
-"pg_stat_get_last_autoanalyze_time(c.oid)) AS last_analyze, "
+RFC3339("greatest(pg_stat_get_last_vacuum_time(c.oid), "
+"pg_stat_get_last_autovacuum_time(c.oid))") " AS last_vacuum, "
+RFC3339("greatest(pg_stat_get_last_analyze_time(c.oid), "
+"pg_stat_get_last_autoanalyze_time(c.oid))") " AS last_analyze, "
 "(SELECT coalesce(json_agg(json_build_object('position', a.attnum, "
 "'name', a.attname, 'type', format_type(a.atttypid, a.atttypmod), "
 "'nullable', NOT a.attnotnull, "
@@ -370,9 +374,7 @@ static const char relations_sql[] =
 "WHERE a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped) "
 "AS columns, "
 "(SELECT coalesce(json_agg(json_build_object('name', k.conname, "
-"'type', CASE k.contype WHEN 'p' THEN 'PRIMARY KEY' WHEN 'u' THEN 'UNIQUE' "
-"WHEN 'f' THEN 'FOREIGN KEY' WHEN 'c' THEN 'CHECK' WHEN 'x' THEN 'EXCLUDE' "
-"WHEN 't' THEN 'TRIGGER' ELSE k.contype::text END, "
+"'type', k.contype::text, "
 "'columns', ARRAY(SELECT a.attname FROM unnest(k.conkey) WITH ORDINALITY "
 "u(num, ord) JOIN pg_attribute a ON a.attrelid = k.conrelid "
 "AND a.attnum = u.num ORDER BY u.ord)) ORDER BY k.conname), '[]') "
@@ -582,6 +584,58 @@ single_value(struct meta *m, const char *field, const char *sql, char type)
 	return v;
 }
 
+/*
+ * The keys Plakar's Go importer leaves out when empty (its omitempty
+ * fields, DESIGN.md section 5), so that a reader of its manifest reads
+ * ours unchanged.
+ */
+static const char *const omit_empty[] = {
+	"pg_basebackup_version", "basetar_version",
+	"cluster_system_identifier", "data_directory", "timezone",
+	"max_connections", "wal_level", "server_encoding", "block_size",
+	"wal_block_size", "shared_preload_libraries", "lc_collate",
+	"lc_ctype", "archive_mode", "member_of", "options",
+	"default_tablespace", "extensions", "schemas", "relations",
+	"tablespace", "partition_parent", "partition_strategy",
+	"storage_options", "columns", "constraints", "indexes", "default",
+	"constraint_name",
+};
+
+static int
+is_empty(const json_t *v)
+{
+	return json_is_null(v) ||
+	    (json_is_string(v) && json_string_length(v) == 0) ||
+	    (json_is_array(v) && json_array_size(v) == 0) ||
+	    (json_is_integer(v) && json_integer_value(v) == 0);
+}
+
+static void
+prune_empty(json_t *v)
+{
+	const char *key;
+	json_t *child;
+	void *tmp;
+	size_t i;
+
+	if (json_is_array(v)) {
+		json_array_foreach(v, i, child)
+			prune_empty(child);
+		return;
+	}
+	if (!json_is_object(v))
+		return;
+	json_object_foreach_safe(v, tmp, key, child) {
+		for (i = 0; i < sizeof(omit_empty) / sizeof(omit_empty[0]); i++)
+			if (strcmp(key, omit_empty[i]) == 0 && is_empty(child))
+				break;
+		if (i < sizeof(omit_empty) / sizeof(omit_empty[0]))
+			json_object_del(v, key);
+		else
+			prune_empty(child);
+	}
+}
+
 static json_t *
 collect(struct meta *m)
 {
@@ -622,6 +676,7 @@ collect(struct meta *m)
 	set_if(o, "tablespaces", query_json(m, m->conn, "tablespaces",
 	    tablespaces_sql));
 	set_if(o, "databases", databases(m));
+	prune_empty(o);
 	return o;
 }
 

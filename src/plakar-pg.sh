@@ -172,7 +172,7 @@ preflight() {
 	# The server's clock (fresh_since) and tablespaces need SQL; a role
 	# limited to replication skips this, and basetar refuses an in-place
 	# tablespace itself.
-	server_clock= spc_oids=
+	server_clock='' spc_oids=''
 	if sql=$(pgprobe -d postgres \
 		"SELECT floor(extract(epoch FROM clock_timestamp()))::bigint" \
 		"SELECT string_agg(spcname, ', ') FROM pg_tablespace WHERE spcname NOT IN ('pg_default', 'pg_global')" \

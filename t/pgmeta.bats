@@ -76,14 +76,14 @@ setup() {
 	assert_equal "$(cat "$T/meta.err")" ""
 }
 
-@test "cluster_config: settings, lc_* from pg_database, never archive_command" {
+@test "cluster_config: settings, lc_* from pg_database, never archive_command; empty strings left out, as the Go importer does" {
 	run -0 jq -c '.cluster_config' "$M"
-	assert_output "{\"data_directory\":\"$T/src/data\",\"timezone\":\"$(psql -tAXc 'SHOW TimeZone')\",\"max_connections\":100,\"wal_level\":\"replica\",\"server_encoding\":\"UTF8\",\"data_checksums\":false,\"block_size\":8192,\"wal_block_size\":8192,\"shared_preload_libraries\":\"\",\"lc_collate\":\"C\",\"lc_ctype\":\"C\",\"archive_mode\":\"off\",\"archive_command_set\":false}"
+	assert_output "{\"data_directory\":\"$T/src/data\",\"timezone\":\"$(psql -tAXc 'SHOW TimeZone')\",\"max_connections\":100,\"wal_level\":\"replica\",\"server_encoding\":\"UTF8\",\"data_checksums\":false,\"block_size\":8192,\"wal_block_size\":8192,\"lc_collate\":\"C\",\"lc_ctype\":\"C\",\"archive_mode\":\"off\",\"archive_command_set\":false}"
 }
 
 @test "roles: attributes, expiry, memberships; no password hash" {
 	run -0 jq -c '.roles[] | select(.name == "alice")' "$M"
-	assert_output '{"name":"alice","superuser":false,"replication":false,"can_login":true,"create_db":false,"create_role":false,"inherit":true,"bypass_rls":false,"connection_limit":7,"valid_until":"2031-02-03T04:05:06+00:00","member_of":["readers"]}'
+	assert_output '{"name":"alice","superuser":false,"replication":false,"can_login":true,"create_db":false,"create_role":false,"inherit":true,"bypass_rls":false,"connection_limit":7,"valid_until":"2031-02-03T04:05:06Z","member_of":["readers"]}'
 	run -0 jq -c '.roles[] | select(.name == "rep") | [.replication, .valid_until]' "$M"
 	assert_output '[true,null]'
 	run -0 jq -r '.roles[] | select(.name | startswith("role")) | .name' "$M"
@@ -94,7 +94,8 @@ setup() {
 
 @test "tablespaces" {
 	run -0 jq -c '.tablespaces[] | select(.name == "fast")' "$M"
-	assert_output "{\"name\":\"fast\",\"owner\":\"postgres\",\"location\":\"$T/ts\",\"options\":[]}"
+	# options, empty, left out as the Go importer does
+	assert_output "{\"name\":\"fast\",\"owner\":\"postgres\",\"location\":\"$T/ts\"}"
 }
 
 @test "databases: every one listed; detail for connectable non-templates" {
@@ -110,26 +111,28 @@ setup() {
 	assert_output '[{"name":"public","owner":"pg_database_owner"},{"name":"sales","owner":"alice"}]'
 }
 
-@test "relations: partitions, RLS, unlogged, columns, constraints, indexes" {
+@test "relations: partitions, RLS, unlogged, columns, constraints, indexes; one-letter codes, empty keys left out" {
 	shop() { jq -c ".databases[] | select(.name == \"shop\") | .relations[] | $1" "$M"; }
 	run -0 shop 'select(.name == "orders") | [.kind, .partition_strategy, .has_primary_key, .is_partition]'
-	assert_output '["partitioned table","range",true,false]'
+	assert_output '["p","range",true,false]'
 	run -0 shop 'select(.name == "orders_2026") | [.kind, .is_partition, .partition_parent]'
-	assert_output '["table",true,"sales.orders"]'
+	assert_output '["r",true,"sales.orders"]'
 	run -0 shop 'select(.name == "items") | [.owner, .tablespace, .row_estimate, .rls_enabled, .rls_forced, .storage_options, .column_count]'
 	assert_output '["postgres","fast",500,true,true,["fillfactor=70"],3]'
 	run -0 shop 'select(.name == "items") | .columns'
-	assert_output '[{"position":1,"name":"id","type":"integer","nullable":false,"default":null},{"position":2,"name":"name","type":"text","nullable":true,"default":null},{"position":3,"name":"price","type":"numeric(10,2)","nullable":true,"default":null}]'
+	assert_output '[{"position":1,"name":"id","type":"integer","nullable":false},{"position":2,"name":"name","type":"text","nullable":true},{"position":3,"name":"price","type":"numeric(10,2)","nullable":true}]'
 	run -0 shop 'select(.name == "items") | [.constraints[] | [.name, .type, .columns]]'
-	assert_output '[["items_name_key","UNIQUE",["name"]],["items_pkey","PRIMARY KEY",["id"]],["items_price_check","CHECK",["price"]]]'
+	assert_output '[["items_name_key","u",["name"]],["items_pkey","p",["id"]],["items_price_check","c",["price"]]]'
 	run -0 shop 'select(.name == "items") | [.indexes[] | [.name, .method, .is_unique, .is_primary, .is_partial, .constraint_name]]'
 	assert_output '[["items_cheap","btree",false,false,true,null],["items_name_key","btree",true,false,false,"items_name_key"],["items_pkey","btree",true,true,false,"items_pkey"]]'
 	run -0 shop 'select(.name == "orders") | .columns[2].default'
 	assert_output "\"'none'::text\""
 	run -0 shop 'select(.name == "scratch") | .persistence'
-	assert_output '"unlogged"'
+	assert_output '"u"'
+	run -0 shop 'select(.name == "orders_2026") | [has("tablespace"), has("partition_strategy"), has("storage_options")]'
+	assert_output '[false,false,false]'
 	run -0 shop 'select(.name == "v") | .kind'
-	assert_output '"view"'
+	assert_output '"v"'
 }
 
 @test "hostile names come out as valid JSON, the same characters" {
@@ -180,7 +183,7 @@ newline, 🐘 and"
 	assert_output ''
 }
 
-@test "statistics: live rows and vacuum times for tables, none for views" {
+@test "statistics: live rows and vacuum times for tables; for views 0 and null, as the Go importer writes" {
 	psql -qX -d shop -c "VACUUM ANALYZE sales.items"
 	sleep 1	# the statistics collector reports at most twice a second
 	pgmeta > "$BATS_TEST_TMPDIR/m.json"
@@ -188,7 +191,7 @@ newline, 🐘 and"
 	run -0 shop 'select(.name == "items") | [.live_row_estimate, (.last_vacuum != null), (.last_analyze != null)]'
 	assert_output '[500,true,true]'
 	run -0 shop 'select(.name == "v") | [.live_row_estimate, .last_vacuum]'
-	assert_output '[null,null]'
+	assert_output '[0,null]'
 }
 
 @test "pg_basebackup_version is what -b says; without -b it is left out, and nothing is run" {
