@@ -87,11 +87,13 @@ setup_file() {
 	sleep 1
 	date +%s > "$T/start"
 	plakar at "$T/gostore" create -plaintext >/dev/null
-	plakar at "$T/gostore" backup "$loc" > "$T/go.out" 2>&1
+	plakar at "$T/gostore" backup "$loc" > "$T/go.out" 2>&1 ||
+		fail "the Go importer's backup: $(cat "$T/go.out")"
 	plakar_stop
 	plakar_env "$T/plakar"
 	plakar at "$T/store" create -plaintext >/dev/null
-	plakar at "$T/store" backup "$loc" > "$T/ours.out" 2>&1
+	plakar at "$T/store" backup "$loc" > "$T/ours.out" 2>&1 ||
+		fail "our backup: $(cat "$T/ours.out")"
 	plakar_stop
 }
 
