@@ -3,8 +3,12 @@
 # a cluster of about 1 GB (pgbench scale 65; BENCH_SCALE to change it):
 # tarsplit and the wrapper against pg_basebackup alone; through the real
 # Plakar, our importer against Plakar's filesystem importer and, on the
-# second backup, against pg_basebackup alone; pgmeta against pg_dump
-# --schema-only.
+# second backup, against pg_basebackup alone; basetar against
+# pg_basebackup; a cluster half in a tablespace against the same data
+# without; pgmeta against pg_dump --schema-only; then the race against
+# pgBackRest (and Plakar's Go importer).  BENCH_ROUNDS, BENCH_RACE_ROUNDS
+# set the rounds; BENCH_RACE=0 leaves the race out, BENCH_RACE_ONLY=1
+# runs it alone.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 # shellcheck source=t/pg.bash
@@ -40,6 +44,7 @@ median() {
 	printf '%s\n' ${times[$1]} | sort -g | awk '{ v[NR] = $1 } END {
 		print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'
 }
+if [ "${BENCH_RACE_ONLY:-0}" != 1 ]; then
 for _ in $(seq "$rounds"); do
 	run wrapper bash -c "plakar-pg backup postgres+bin://postgres@localhost host=$PGHOST > /dev/null"
 	run alone bash -c "$(declare -f bb); bb > /dev/null"
@@ -95,6 +100,7 @@ pg_stop "$T/flat"
 pg_stop "$T/split"
 rm -rf "$T/flat" "$T/split" "$T/split-ts"
 
+fi
 # Through the real Plakar, same store settings (the defaults) for both:
 # our importer's first backup against Plakar's own filesystem importer on
 # a plain copy of the same data directory (the ingest limit for these
@@ -106,6 +112,7 @@ plakar_env "$T/plakar"
 plakar_package "$T"
 plakar pkg add "$PTAR" >/dev/null
 plakar source add mypg postgres+bin://postgres@localhost host="$PGHOST"
+if [ "${BENCH_RACE_ONLY:-0}" != 1 ]; then
 cp -a "$T/src/data" "$T/copy"
 rm -f "$T/copy/postmaster.pid"
 
@@ -196,6 +203,7 @@ echo "bench: pgmeta found $(jq '[.databases[].relations // [] | length] | add' "
 printf 'pgmeta                                 %6.2f s\n' "$(median pgmeta)"
 printf 'pgmeta / pg_dump --schema-only         %s   (goal <= 0.5)\n' "$(ratio pgmeta pg_dump)"
 
+fi
 # The race (BENCH_RACE=0 skips it): the same cluster, WAL archiving on
 # for every contender (archive_command = pgBackRest's archive-push, its
 # stanza created and checked), a CHECKPOINT before each run, the same
@@ -213,6 +221,10 @@ printf 'pgmeta / pg_dump --schema-only         %s   (goal <= 0.5)\n' "$(ratio pg
 # repository size after it.
 [ "${BENCH_RACE:-1}" = 1 ] || exit 0
 race_rounds=${BENCH_RACE_ROUNDS:-3}
+# the pgbench cluster alone, as for the first sections
+for db in 1 2 3 4; do
+	psql -qXc "DROP DATABASE IF EXISTS rel$db"
+done
 command -v pgbackrest >/dev/null || { echo "bench: the race needs pgbackrest (apt-get install pgbackrest)"; exit 1; }
 R=$T/race
 RPORT=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
@@ -283,17 +295,18 @@ if [ -n "$go_importer" ]; then
 	)
 fi
 
-# CPU seconds by process group, from /proc samples while a run lasts.
+# CPU seconds by process group, from /proc samples while a run lasts:
+# by process name, the WAL sender by its title.
 group_sampler() {
 	local out=$1 p group
 	set +e
 	while :; do
 		for p in $(pgrep -f 'plakar|basetar|tarsplit|pgmeta|binimporter|pg_basebackup|pgbackrest|walsender|psql'); do
-			case $(tr '\0' ' ' 2>/dev/null < "/proc/$p/cmdline") in
-			*walsender*) group=walsender ;;
-			*pgbackrest*) group=pgbackrest ;;
-			*plakar-pg*|*basetar*|*tarsplit*|*pgmeta*|*pgprobe*|*binimporter*|*pg_basebackup*|psql*) group=plugin ;;
-			*plakar*) group=plakar ;;
+			case $(cat "/proc/$p/comm" 2>/dev/null):$(tr '\0' ' ' 2>/dev/null < "/proc/$p/cmdline") in
+			postgres:*walsender*) group=walsender ;;
+			pgbackrest:*) group=pgbackrest ;;
+			plakar:*) group=plakar ;;
+			plakar-pg*|basetar:*|tarsplit:*|pgmeta:*|pgprobe:*|binimporter:*|pg_basebackup:*|psql:*) group=plugin ;;
 			*) continue ;;
 			esac
 			awk -v p="$p" -v g="$group" '{ print p, g, $14 + $15 }' "/proc/$p/stat" 2>/dev/null
@@ -401,7 +414,7 @@ rm -rf "$R/copy"
 echo "bench: the race, medians of $race_rounds rounds; CPU seconds and RSS from the first"
 printf '%-36s %7s %7s  %-27s %8s %9s\n' contender "wall s" "ckpt s" "CPU plakar plugin walsnd pgbr" "RSS KiB" "size MB"
 line() {
-	printf '%-36s %7.2f %7.2f  %s %8s %9.1f\n' "$2" "$(median "$1")" "$(wait_median "$1")" \
+	printf '%-36s %7.2f %7.3f  %s %8s %9.1f\n' "$2" "$(median "$1")" "$(wait_median "$1")" \
 		"${cpu[$1]}" "${rss[$1]:--}" "$(echo "${size[$1]} / 1048576" | bc -l)"
 }
 for pass in 1 2; do
