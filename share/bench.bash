@@ -223,7 +223,7 @@ fi
 race_rounds=${BENCH_RACE_ROUNDS:-3}
 # the pgbench cluster alone, as for the first sections
 for db in 1 2 3 4; do
-	psql -qXc "DROP DATABASE IF EXISTS rel$db"
+	PGOPTIONS="-c client_min_messages=warning" psql -qXc "DROP DATABASE IF EXISTS rel$db"
 done
 command -v pgbackrest >/dev/null || { echo "bench: the race needs pgbackrest (apt-get install pgbackrest)"; exit 1; }
 R=$T/race
@@ -359,7 +359,11 @@ race() {
 		group_sampler "$R/cpu.$name" & gs=$!
 		plugin_rss_sampler "$R/rss.$name" & rs=$!
 	fi
-	run "$name" "$@"
+	# a failed run is said, and its time kept: the table shows it
+	if ! run "$name" "$@"; then
+		echo "bench: $name failed in round $round" >&2
+		failed="${failed:-} $name"
+	fi
 	if [ "$round" = 1 ]; then
 		kill "$gs" "$rs" 2>/dev/null || true
 		wait "$gs" "$rs" 2>/dev/null || true
@@ -389,19 +393,19 @@ for round in $(seq "$race_rounds"); do
 	plakar at "$R/dirstore" create -plaintext >/dev/null
 	pgbr stanza-create >/dev/null
 	pgbr check >/dev/null
-	race ours1 "$R/store" sh -c "plakar at '$R/store' backup @mypgtcp > /dev/null 2>&1"
+	race ours1 "$R/store" sh -c "plakar at '$R/store' backup @mypgtcp > '$R/ours1.out' 2>&1"
 	if [ -n "$go_importer" ]; then
 		(plakar_env "$R/goplakar"; plakar at "$R/gostore" create -plaintext >/dev/null)
-		race go1 "$R/gostore" bash -c "$(declare -f plakar_env); PATH='$PATH'; plakar_env '$R/goplakar'; plakar at '$R/gostore' backup @gopg > /dev/null 2>&1"
+		race go1 "$R/gostore" bash -c "$(declare -f plakar_env); PATH='$PATH'; plakar_env '$R/goplakar'; plakar at '$R/gostore' backup @gopg > '$R/go1.out' 2>&1"
 	fi
 	fresh_copy
 	race dir1 "$R/dirstore" sh -c "plakar at '$R/dirstore' backup '$R/copy' > /dev/null 2>&1"
 	race pgbr1_1 "$R/repo1" pgbr_run --repo=1 --process-max=1 --type=full backup
 	race pgbr2_1 "$R/repo2" pgbr_run --repo=2 --process-max=2 --type=full backup
 	pgbench -n -c 2 -T 10 >/dev/null 2>&1
-	race ours2 "$R/store" sh -c "plakar at '$R/store' backup @mypgtcp > /dev/null 2>&1"
+	race ours2 "$R/store" sh -c "plakar at '$R/store' backup @mypgtcp > '$R/ours2.out' 2>&1"
 	if [ -n "$go_importer" ]; then
-		race go2 "$R/gostore" bash -c "$(declare -f plakar_env); PATH='$PATH'; plakar_env '$R/goplakar'; plakar at '$R/gostore' backup @gopg > /dev/null 2>&1"
+		race go2 "$R/gostore" bash -c "$(declare -f plakar_env); PATH='$PATH'; plakar_env '$R/goplakar'; plakar at '$R/gostore' backup @gopg > '$R/go2.out' 2>&1"
 	fi
 	fresh_copy
 	race dir2 "$R/dirstore" sh -c "plakar at '$R/dirstore' backup '$R/copy' > /dev/null 2>&1"
@@ -430,5 +434,6 @@ for pass in 1 2; do
 	line "pgbr1_$pass" "pgBackRest process-max 1, $kind"
 	line "pgbr2_$pass" "pgBackRest process-max 2, $kind"
 done
+[ -z "${failed:-}" ] || echo "bench: failed runs:$failed"
 printf 'ours / pgBackRest full, pm 1 and 2    %s %s   (goal < 1)\n' "$(ratio ours1 pgbr1_1)" "$(ratio ours1 pgbr2_1)"
 [ -z "$go_importer" ] || printf 'ours / Go importer, first and second   %s %s   (goal < 1 both)\n' "$(ratio ours1 go1)" "$(ratio ours2 go2)"
