@@ -362,6 +362,7 @@ race() {
 	# a failed run is said, and its time kept: the table shows it
 	if ! run "$name" "$@"; then
 		echo "bench: $name failed in round $round" >&2
+		[ ! -f "$R/$name.out" ] || tail -n 2 "$R/$name.out" >&2
 		failed="${failed:-} $name"
 	fi
 	if [ "$round" = 1 ]; then
