@@ -44,6 +44,7 @@ median() {
 	printf '%s\n' ${times[$1]} | sort -g | awk '{ v[NR] = $1 } END {
 		print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'
 }
+ratio() { echo "scale=3; $(median "$1") / $(median "$2")" | bc -l; }
 if [ "${BENCH_RACE_ONLY:-0}" != 1 ]; then
 for _ in $(seq "$rounds"); do
 	run wrapper bash -c "plakar-pg backup postgres+bin://postgres@localhost host=$PGHOST > /dev/null"
@@ -57,7 +58,6 @@ done
 # Peak memory in a run of its own, so that /usr/bin/time weighs on no timing.
 bb | /usr/bin/time -f %M -o "$T/rss" tarsplit -w > /dev/null
 
-ratio() { echo "scale=3; $(median "$1") / $(median "$2")" | bc -l; }
 echo "bench: medians of $rounds runs"
 printf 'pg_basebackup > /dev/null              %6.2f s\n' "$(median alone)"
 printf 'basetar                 / alone        %s   (goal <= 1.02)\n' "$(ratio basetar alone)"
