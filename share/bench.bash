@@ -45,6 +45,18 @@ median() {
 		print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'
 }
 ratio() { echo "scale=3; $(median "$1") / $(median "$2")" | bc -l; }
+# rss_sampler OUT PATTERN: the peak RSS (VmHWM) of the processes that
+# match, read until killed.
+rss_sampler() {
+	local out=$1 pattern=$2 p
+	set +e
+	while :; do
+		for p in $(pgrep -f "$pattern"); do
+			awk '/^VmHWM/ { print $2 }' "/proc/$p/status" 2>/dev/null
+		done >> "$out"
+		sleep 0.05
+	done
+}
 if [ "${BENCH_RACE_ONLY:-0}" != 1 ]; then
 for _ in $(seq "$rounds"); do
 	run wrapper bash -c "plakar-pg backup postgres+bin://postgres@localhost host=$PGHOST > /dev/null"
@@ -138,17 +150,6 @@ cpu_report() {
 		for (p in last) sum[name[p]] += last[p]
 		for (n in sum) printf "  %s %.2f s", n, sum[n] / 100; print "" }' "$1"
 }
-# The importer's peak RSS: its VmHWM, read until it ends.
-rss_sampler() {
-	local out=$1 p
-	set +e
-	while :; do
-		for p in $(pgrep -f 'plakar-pg-importer$'); do
-			awk '/^VmHWM/ { print $2 }' "/proc/$p/status" 2>/dev/null
-		done >> "$out"
-		sleep 0.05
-	done
-}
 for r in $(seq "$rounds"); do
 	rm -rf "$T/store" "$T/fsstore"
 	plakar at "$T/store" create -plaintext >/dev/null
@@ -156,7 +157,7 @@ for r in $(seq "$rounds"); do
 	psql -qXc CHECKPOINT
 	if [ "$r" = 1 ]; then
 		cpu_sampler "$T/cpu.first" & sampler=$!
-		rss_sampler "$T/importer.rss" & rsampler=$!
+		rss_sampler "$T/importer.rss" 'plakar-pg-importer$' & rsampler=$!
 	fi
 	run plakar1 sh -c "plakar at '$T/store' backup @mypg > /dev/null 2>&1"
 	if [ "$r" = 1 ]; then
@@ -268,29 +269,9 @@ plakar source add mypgtcp "postgres+bin://postgres@127.0.0.1:$RPORT"
 # directories of its own (it registers the same protocol as ours).
 go_importer=${BENCH_GO_IMPORTER:-}
 if [ -n "$go_importer" ]; then
-	mkdir -p "$R/gopkg"
-	cp "$go_importer" "$R/gopkg/binimporter"
-	cat > "$R/gopkg/manifest.yaml" <<-YAML
-		name: postgresql
-		display_name: PostgreSQL (Plakar's Go importer)
-		description: Plakar's postgres+bin importer, for the bench.
-		api_version: v1.1.0
-		homepage: https://github.com/PlakarKorp/integrations
-		license: ISC
-		tier: official
-		contact: mailto:help@plakar.io
-		connectors:
-		- type: importer
-		  class: database
-		  subclass: postgresql
-		  protocols: [postgres+bin]
-		  location_flags: [stream, needack]
-		  executable: binimporter
-	YAML
 	(
 		plakar_env "$R/goplakar"
-		cd "$R" && plakar pkg create "$R/gopkg/manifest.yaml" v1.1.0-beta.9 >/dev/null &&
-			plakar pkg add "$R"/postgresql_v1.1.0-beta.9_*.ptar >/dev/null &&
+		plakar_go_package "$R" "$go_importer" &&
 			plakar source add gopg "postgres+bin://postgres@127.0.0.1:$RPORT"
 	)
 fi
@@ -320,16 +301,6 @@ group_report() {
 		printf "%6.1f %6.1f %6.1f %6.1f", sum["plakar"] / 100, sum["plugin"] / 100,
 			sum["walsender"] / 100, sum["pgbackrest"] / 100 }' "$1"
 }
-plugin_rss_sampler() {
-	local out=$1 p
-	set +e
-	while :; do
-		for p in $(pgrep -f 'plakar-pg-importer$|binimporter'); do
-			awk '/^VmHWM/ { print $2 }' "/proc/$p/status" 2>/dev/null
-		done >> "$out"
-		sleep 0.05
-	done
-}
 # The wait of the checkpoint a run started: its "checkpoint starting" to
 # its "checkpoint complete" in the server log, lines after $1.
 checkpoint_wait() {
@@ -357,7 +328,7 @@ race() {
 		: > "$R/cpu.$name"
 		: > "$R/rss.$name"
 		group_sampler "$R/cpu.$name" & gs=$!
-		plugin_rss_sampler "$R/rss.$name" & rs=$!
+		rss_sampler "$R/rss.$name" 'plakar-pg-importer$|binimporter' & rs=$!
 	fi
 	# a failed run is said, and its time kept: the table shows it
 	if ! run "$name" "$@"; then

@@ -29,10 +29,6 @@
 #define MTIME		136, 12
 #define CHKSUM		148, 8
 #define TYPEFLAG	156
-#define LINKNAME	157, 100
-#define MAGIC		257, 6
-#define VERSION_	263, 2
-#define PREFIX		345, 155
 
 enum place { NOWHERE, IN_ARCHIVE, IN_MANIFEST };
 

@@ -132,7 +132,7 @@ pgconn_open(int replication, const char *dbname, const char *appname,
 	while (PQstatus(conn) != CONNECTION_BAD &&
 	    st != PGRES_POLLING_OK && st != PGRES_POLLING_FAILED) {
 		struct pollfd pfd;
-		int left = -1, r = 1;
+		int left = -1;
 
 		if (timeout_ms >= 0) {
 			clock_gettime(CLOCK_MONOTONIC, &now);
@@ -148,7 +148,7 @@ pgconn_open(int replication, const char *dbname, const char *appname,
 		}
 		pfd.fd = PQsocket(conn);
 		pfd.events = st == PGRES_POLLING_READING ? POLLIN : POLLOUT;
-		if (pfd.fd >= 0 && (r = poll(&pfd, 1, left)) <= 0)
+		if (pfd.fd >= 0 && poll(&pfd, 1, left) <= 0)
 			continue;	/* EINTR or time: look again */
 		st = PQconnectPoll(conn);
 	}

@@ -488,7 +488,6 @@ backup() {
 	fi
 	if [ "$bb_status" -ne 0 ]; then
 		status=$EX_BASEBACKUP
-		reason=$(first_error "$work/bb.err")
 		if [ "$bb_status" -gt 128 ]; then
 			msg="$producer was killed by signal $((bb_status - 128))"
 		elif [ "$producer" = basetar ]; then
@@ -515,7 +514,7 @@ backup() {
 		elif grep -q 'requested WAL segment .* has already been removed' "$work/bb.err"; then
 			msg="the server removed WAL the backup needed: raise wal_keep_size, or let plakar-pg hold a slot (it needs a SQL connection)"
 		else
-			msg="pg_basebackup failed (exit $bb_status): $reason"
+			msg="pg_basebackup failed (exit $bb_status): $(first_error "$work/bb.err")"
 		fi
 		# tarsplit may have seen a whole stream and said nothing.
 		[ "$ts_status" -ne 0 ] || error_frame "$msg"

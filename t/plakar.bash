@@ -33,6 +33,35 @@ plakar_package() {
 	[ -f "$PTAR" ]
 }
 
+# Plakar's Go postgres+bin importer, the binary BIN built by hand (its
+# module is not served by the Go module proxy here), packaged into DIR
+# with a manifest of ours and added to the current Plakar directories,
+# which must be its own: it registers the same protocol as ours.
+plakar_go_package() {
+	local dir=$1 bin=$2
+	mkdir -p "$dir/gopkg"
+	cp "$bin" "$dir/gopkg/binimporter"
+	cat > "$dir/gopkg/manifest.yaml" <<-YAML
+		name: postgresql
+		display_name: PostgreSQL (Plakar's Go importer)
+		description: Plakar's postgres+bin importer, for comparisons.
+		api_version: v1.1.0
+		homepage: https://github.com/PlakarKorp/integrations
+		license: ISC
+		tier: official
+		contact: mailto:help@plakar.io
+		connectors:
+		- type: importer
+		  class: database
+		  subclass: postgresql
+		  protocols: [postgres+bin]
+		  location_flags: [stream, needack]
+		  executable: binimporter
+	YAML
+	(cd "$dir" && plakar pkg create "$dir/gopkg/manifest.yaml" v1.1.0-beta.9 >/dev/null) &&
+		plakar pkg add "$dir"/postgresql_v1.1.0-beta.9_*.ptar >/dev/null
+}
+
 # Stop the plakar cached of this test's cache directory, by its pid.
 plakar_stop() {
 	local pid

@@ -60,28 +60,8 @@ setup_file() {
 	plakar_env "$T/plakar"
 	plakar_package "$T"
 	plakar pkg add "$PTAR" >/dev/null
-	mkdir "$T/gopkg"
-	cp "$GO_IMPORTER" "$T/gopkg/binimporter"
-	cat > "$T/gopkg/manifest.yaml" <<-YAML
-		name: postgresql
-		display_name: PostgreSQL (Plakar's Go importer)
-		description: Plakar's postgres+bin importer.
-		api_version: v1.1.0
-		homepage: https://github.com/PlakarKorp/integrations
-		license: ISC
-		tier: official
-		contact: mailto:help@plakar.io
-		connectors:
-		- type: importer
-		  class: database
-		  subclass: postgresql
-		  protocols: [postgres+bin]
-		  location_flags: [stream, needack]
-		  executable: binimporter
-	YAML
 	plakar_env "$T/goplakar"
-	(cd "$T" && plakar pkg create "$T/gopkg/manifest.yaml" v1.1.0-beta.9 >/dev/null)
-	plakar pkg add "$T"/postgresql_v1.1.0-beta.9_*.ptar >/dev/null
+	plakar_go_package "$T" "$GO_IMPORTER"
 	loc="postgres+bin://postgres@127.0.0.1:$PORT"
 	# the start of the first backup: files older are unchanged since
 	sleep 1
