@@ -31,6 +31,8 @@ struct grpc_call {
 	int		 finished;	/* trailers follow once out drains */
 	int		 deferred;	/* nghttp2 waits for out */
 	int		 refused;	/* request dropped: too large, or no such method */
+	int		 trailered;	/* the trailers are submitted */
+	int		 delivered;	/* closed cleanly after them */
 	int		 status;
 	char		*message;
 	struct grpc_call *next;
@@ -145,6 +147,7 @@ read_response(nghttp2_session *session, int32_t id, uint8_t *dst,
 	trailers[1] = nv("grpc-message", msg);
 	nghttp2_submit_trailer(session, id, trailers,
 	    c->message != NULL ? 2 : 1);
+	c->trailered = 1;
 	free(msg);
 	return 0;
 }
@@ -206,6 +209,12 @@ size_t
 grpc_pending(const struct grpc_call *c)
 {
 	return buf_avail(&c->out);
+}
+
+int
+grpc_delivered(const struct grpc_call *c)
+{
+	return c->delivered;
 }
 
 /*
@@ -394,9 +403,10 @@ on_stream_close(nghttp2_session *session, int32_t id, uint32_t code,
 	struct grpc_server *s = arg;
 	struct grpc_call *c = nghttp2_session_get_stream_user_data(session, id);
 
-	(void)code;
 	if (c == NULL)
 		return 0;
+	/* A reset, even one saying NO_ERROR, before the trailers cut it. */
+	c->delivered = code == NGHTTP2_NO_ERROR && c->trailered;
 	if (c->method != NULL && c->method->on_close != NULL)
 		c->method->on_close(s->svc, c);
 	call_free(s, c);

@@ -80,5 +80,11 @@ uint8_t	*grpc_send(struct grpc_call *, size_t);
 void	 grpc_finish(struct grpc_call *, int, const char *);
 /* Response bytes not yet taken by HTTP/2: the client's backpressure. */
 size_t	 grpc_pending(const struct grpc_call *);
+/*
+ * In on_close: 1 if the whole response, trailers included, went out and
+ * the stream closed without a reset; 0 if the client cancelled or reset
+ * it, or the connection ended, first.
+ */
+int	 grpc_delivered(const struct grpc_call *);
 
 #endif

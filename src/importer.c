@@ -56,10 +56,12 @@ struct importer {
 
 	enum import_state imp;
 	struct grpc_call *import_call;
-	struct grpc_call *open_call;
+	struct grpc_call *open_call;	/* the record's Open, until it closes */
+	int		 open_finished;	/* its last byte and status are queued */
 	int		 began;
 	int		 acked;
 	char		*cur_path;
+	uint64_t	 cur_size;
 	uint64_t	 payload_left;
 	uint64_t	 records;
 	uint64_t	 bytes;
@@ -74,6 +76,12 @@ struct importer {
 	uint64_t	 files;		/* file records sent */
 	uint64_t	 cached;	/* acked without an Open: Plakar's cache */
 };
+
+static int
+importing(const struct importer *s)
+{
+	return s->imp != IMP_NONE && s->imp != IMP_DONE;
+}
 
 /*
  * The wrapper's exit statuses (plakar-pg(1)) as gRPC codes, in one
@@ -420,7 +428,9 @@ send_record(struct importer *s, const struct frame *f)
 		reply(s->import_call, &resp.base);
 	free(s->cur_path);
 	s->cur_path = xstrdup(path);
+	s->cur_size = f->type == FRAME_FILE ? f->size : 0;
 	s->opened = 0;
+	s->open_finished = 0;
 	if (f->type == FRAME_FILE)
 		s->files++;
 	return 0;
@@ -541,11 +551,16 @@ import_header(struct importer *s)
 	return 1;
 }
 
-/* A record is out: its content goes to Open, or is dropped once acked. */
+/*
+ * A record is out: its content goes to its Open, or is dropped when
+ * Plakar acked it without one (its cache).  An Open that closes before
+ * its last byte and status went out fails the Import (open_close): what
+ * it did not read would be a hole in a committed snapshot.
+ */
 static int
 import_record(struct importer *s)
 {
-	if (s->open_call != NULL || s->acked)
+	if (s->open_call != NULL || (s->acked && !s->opened))
 		move_payload(s);
 	if (s->payload_left > 0) {
 		if (s->need_bytes && s->child.out < 0) {
@@ -555,8 +570,11 @@ import_record(struct importer *s)
 		return 0;
 	}
 	if (s->open_call != NULL) {
-		grpc_finish(s->open_call, GRPC_OK, NULL);
-		s->open_call = NULL;
+		if (!s->open_finished) {
+			grpc_finish(s->open_call, GRPC_OK, NULL);
+			s->open_finished = 1;
+		}
+		return 0;	/* until it is delivered */
 	}
 	if (!s->acked)
 		return 0;
@@ -719,7 +737,7 @@ open_message(void *arg, struct grpc_call *c, const uint8_t *p, size_t n)
 		grpc_finish(c, GRPC_INVALID_ARGUMENT, "bad OpenRequest");
 	else if (s->imp != IMP_RECORD || s->cur_path == NULL ||
 	    strcmp(req->record->pathname, s->cur_path) != 0 ||
-	    s->open_call != NULL || s->acked)
+	    s->opened || s->acked)
 		grpc_finish(c, GRPC_FAILED_PRECONDITION,
 		    "Open: only the record just sent can be read, once");
 	else {
@@ -730,13 +748,25 @@ open_message(void *arg, struct grpc_call *c, const uint8_t *p, size_t n)
 		importer__open_request__free_unpacked(req, NULL);
 }
 
+/*
+ * An Open ended.  kloset commits a record whose content it could not
+ * read in full as an error entry, in a snapshot that looks successful:
+ * an Open cancelled or cut before its end fails the whole Import.
+ */
 static void
 open_close(void *arg, struct grpc_call *c)
 {
 	struct importer *s = arg;
 
-	if (c == s->open_call)
-		s->open_call = NULL;
+	if (c != s->open_call)
+		return;
+	s->open_call = NULL;
+	if (!grpc_delivered(c) && importing(s))
+		import_fail(s, GRPC_ABORTED, "%s: Plakar cancelled its read "
+		    "(%ju of %ju bytes sent): the backup is stopped rather than "
+		    "stored with the file short", s->cur_path,
+		    (uintmax_t)(s->cur_size - s->payload_left -
+		    grpc_pending(c)), (uintmax_t)s->cur_size);
 }
 
 static void
@@ -763,12 +793,6 @@ const struct grpc_method importer_methods[] = {
 };
 const size_t importer_nmethods = sizeof(importer_methods) /
     sizeof(importer_methods[0]);
-
-static int
-importing(const struct importer *s)
-{
-	return s->imp != IMP_NONE && s->imp != IMP_DONE;
-}
 
 /*
  * Is Plakar doing nothing?  Only while we wait on it: a record is out,

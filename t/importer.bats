@@ -119,6 +119,16 @@ assert_nothing_left() {
 	assert_nothing_left
 }
 
+@test "an Open cancelled mid-record, its record acked all the same: the Import fails, never finished" {
+	# kloset acks a record it could not read and commits it as a hole
+	run -2 --separate-stderr client cancel-open "$SLOW" 30
+	assert_line -n 0 --regexp '^cancelled /base/[0-9]+/[0-9]+$'
+	assert_line -n 1 --regexp '^grpc-error ABORTED: /base/[0-9]+/[0-9]+: Plakar cancelled its read \([0-9]+ of [0-9]+ bytes sent\): the backup is stopped rather than stored with the file short$'
+	refute_output --partial finished
+	assert_line -n 2 "plugin: exit 0"
+	assert_nothing_left
+}
+
 @test "the client stops reading, then hangs up: the same" {
 	run -0 --separate-stderr client stall "$SLOW" 25 3
 	assert_line -n 0 stalled
@@ -261,5 +271,5 @@ example() {
 @test "the service without HTTP/2: t/importer_test feeds it requests and reads what it queues" {
 	run -0 --separate-stderr "$PLAKAR_PG_BIN/importer_test" "$PLAKAR_PG_BIN"
 	refute_output --partial "not ok"
-	assert_line "14 passed, 0 failed"
+	assert_line "15 passed, 0 failed"
 }

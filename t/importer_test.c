@@ -30,6 +30,7 @@ struct grpc_call {
 	int		 finished;
 	int		 status;
 	char		 message[512];
+	int		 delivered;	/* what on_close is told */
 };
 
 uint8_t *
@@ -63,7 +64,15 @@ grpc_pending(const struct grpc_call *c)
 	return 0;	/* the client reads at once */
 }
 
+int
+grpc_delivered(const struct grpc_call *c)
+{
+	return c->delivered;
+}
+
 static int passed, failed;
+/* The record whose Open the client cancels before its end, if any. */
+static const char *cancel_path;
 static char dir[] = "/tmp/importer_test.XXXXXX";
 static char *tmpdir;
 
@@ -273,7 +282,13 @@ import(struct importer *s, struct grpc_call *imp, struct buf *log)
 			oreq.record = r->record;
 			call_unary(s, "/importer.Importer/Open", &op,
 			    &oreq.base);
-			pump(s, is_finished, &op);
+			/* Plakar reads to the end; a cancel closes it first. */
+			if (cancel_path == NULL ||
+			    strcmp(path, cancel_path) != 0) {
+				pump(s, is_finished, &op);
+				op.delivered = 1;
+			}
+			method("/importer.Importer/Open")->on_close(s, &op);
 			buf_append(log, "=", 1);
 			while ((q = next_reply(&op, &k)) != NULL) {
 				Importer__OpenResponse *o =
@@ -431,6 +446,19 @@ main(int argc, char *argv[])
 	    strstr((char *)log.p, "finished") == NULL,
 	    "a hard link: FAILED_PRECONDITION naming it, never finished (%s)",
 	    imp.message);
+
+	/* kloset acks a record it could not read: never a hole. */
+	cancel_path = "/x";
+	import_case("cancel", BEGIN "{\"type\":\"file\",\"path\":\"/data/x\","
+	    "\"size\":3," HDR "}\nabc"
+	    "{\"type\":\"end\",\"records\":1,\"bytes\":3}\n", NULL, 0, &imp,
+	    &log);
+	cancel_path = NULL;
+	expect(imp.status == GRPC_ABORTED &&
+	    strstr(imp.message, "/x: Plakar cancelled its read") != NULL &&
+	    strstr((char *)log.p, "finished") == NULL,
+	    "an Open closed before its end, its record acked: ABORTED, never "
+	    "finished (%d %s)", imp.status, imp.message);
 
 	import_case("counts", BEGIN "{\"type\":\"end\",\"records\":1,"
 	    "\"bytes\":0}\n", NULL, 0, &imp, &log);

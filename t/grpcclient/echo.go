@@ -91,7 +91,7 @@ func echo(p *plugin) {
 	st, err := p.cc.NewStream(ctx, rawStream, "/echo.Echo/Stream", grpc.ForceCodec(rawCodec{}))
 	check(err)
 	for i := 1; i <= 1000; i++ {
-		msg := pattern(i * 13 % 70000 + 1)
+		msg := pattern(i*13%70000 + 1)
 		check(st.SendMsg(msg))
 		var back []byte
 		check(st.RecvMsg(&back))

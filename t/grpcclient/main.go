@@ -10,6 +10,8 @@
 //	grpcclient PLUGIN read CONFIG           read every record, keep nothing
 //	grpcclient PLUGIN drop CONFIG N         read N records, then hang up
 //	grpcclient PLUGIN drop-open CONFIG N    hang up in an Open of 2 MiB or more
+//	grpcclient PLUGIN cancel-open CONFIG N  cancel an Open of 2 MiB or more mid-way,
+//	                                        ack its record, read on
 //	grpcclient PLUGIN stall CONFIG N SECS   stop reading after N records
 //	grpcclient PLUGIN raw METHOD HEX        one unary call with these bytes
 //	grpcclient PLUGIN big CONFIG BYTES      Init with a value of BYTES bytes
@@ -23,8 +25,8 @@ package main
 import (
 	"bytes"
 	"context"
-	"encoding/json"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -312,6 +314,9 @@ func main() {
 			return true
 		})
 		fmt.Println("dropped in an Open")
+	case "cancel-open":
+		initPlugin(p, client, config(args[0]))
+		cancelOpen(p, client, atoi(args[1]))
 	case "stall":
 		initPlugin(p, client, config(args[0]))
 		n := atoi(args[1])
@@ -353,3 +358,41 @@ func (rawCodec) Unmarshal(data []byte, v any) error {
 	return nil
 }
 func (rawCodec) Name() string { return "raw" }
+
+// cancelOpen reads records as Plakar does until the Nth or a later one
+// holds 2 MiB or more: its Open is cancelled after one chunk, the record
+// acked all the same (as kloset does with a record it could not read),
+// and the Import read on. The importer must end it with an error.
+func cancelOpen(p *plugin, client importer.ImporterClient, n int) {
+	stream, err := client.Import(context.Background())
+	check(err)
+	cancelled := ""
+	for i := 1; ; i++ {
+		resp, err := stream.Recv()
+		if err != nil {
+			if cancelled != "" {
+				fmt.Printf("cancelled %s\n", cancelled)
+			}
+			grpcError(p, err)
+		}
+		if resp.Finished {
+			fmt.Println("finished")
+			return
+		}
+		rec := resp.Record
+		if rec.HasReader && cancelled == "" && i >= n && rec.FileInfo.Size >= 2<<20 {
+			ctx, cancel := context.WithCancel(context.Background())
+			st, err := client.Open(ctx, &importer.OpenRequest{Record: &gconn.Record{Pathname: rec.Pathname}})
+			check(err)
+			_, err = st.Recv()
+			check(err)
+			cancel()
+			cancelled = rec.Pathname
+		} else if rec.HasReader {
+			if _, err := readContent(client, rec); err != nil {
+				grpcError(p, err)
+			}
+		}
+		check(stream.Send(&importer.ImportRequest{Result: &gconn.Result{Header: &gconn.Record{Pathname: rec.Pathname}}}))
+	}
+}
