@@ -4,7 +4,8 @@
 #   make check           run the test suite (bats, a real PostgreSQL)
 #   make check-asan      the same suite with ASan+UBSan builds
 #   make check-matrix    a round trip with each server major, 13 to 18
-#   make lint            mandoc -Tlint and shellcheck
+#   make lint            mandoc -Tlint, shellcheck, what the tests need
+#   make install-deps    the install step, as root (share/install.sh)
 #   make bench           speed and memory, measured side by side
 #   make package         the directory for plakar pkg create
 #   make tools           Plakar at the pinned version, into build/tools
@@ -218,6 +219,11 @@ fuzz: $(FUZZERS:%=build/fuzz/%)
 	        tr '\n' ' '; echo; \
 	done; exit $$s
 
+# Everything the build and make check need, as root: Debian's packages,
+# the locales, Plakar, the test client's modules.
+install-deps:
+	sh share/install.sh
+
 # Plakar itself, at the version share/plakar/go.mod pins.
 TOOLS = build/tools
 tools:
@@ -253,8 +259,9 @@ check-asan: tools
 lint:
 	mandoc -Tlint -Wwarning $(MANS)
 	shellcheck -s sh $(SCRIPTS:%=src/%.sh) share/*.sh
-	shellcheck -s bash -x t/*.bash share/*.bash
+	shellcheck -s bash -x t/*.bash t/*/*.bash share/*.bash .ci/run
 	sh share/include-cycles.sh
+	python3 share/check-needs.py
 
 bench: all tools
 	PLAKAR_PG_BIN=$(CURDIR)/$(OUT) bash share/bench.bash
@@ -283,4 +290,4 @@ package: all
 clean:
 	rm -rf build bin
 
-.PHONY: all check check-asan check-matrix check-parity lint bench fuzz package install clean testprogs tools servers
+.PHONY: all install-deps check check-asan check-matrix check-parity lint bench fuzz package install clean testprogs tools servers

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
-# The first command of the README: install what plakar-pg needs (as root,
-# from Debian's archive), build it and Plakar (the pinned version, from
-# the Go module proxy), then back a throwaway local cluster up through
+# The first command of the README: the install step (share/install.sh,
+# as root: Debian's packages, the locales, Plakar at its pinned version),
+# the build, then back a throwaway local cluster up through
 # Plakar (plakar backup @demo), restore it with the seed page's recipe
 # (plakar restore -to DIR, then start a server on DIR), verify it, start
 # it and compare pg_dumpall before and after.  Removes what it made.
@@ -9,10 +9,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 if [ "$(id -u)" = 0 ] && [ "${PLAKAR_PG_NO_INSTALL:-}" = "" ]; then
-	export DEBIAN_FRONTEND=noninteractive
-	apt-get update -qq
-	# shellcheck disable=SC2046
-	apt-get install -y -qq --no-install-recommends $(cat share/debian-packages) >/dev/null
+	sh share/install.sh
 fi
 make -s all tools
 

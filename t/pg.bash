@@ -19,6 +19,20 @@ as_pg() {
 	fi
 }
 
+# As root, the programs under test where the postgres user can run them
+# (the tests run plakar-pg restore as that user): from a checkout it cannot
+# enter, /root (0700) say, they are copied into a directory of their own,
+# whose name is printed; nothing is printed when none is needed.
+pg_reachable_bin() {
+	local d
+	[ "$(id -u)" = 0 ] || return 0
+	(cd / && runuser -u postgres -- test -x "$PLAKAR_PG_BIN/plakar-pg") && return 0
+	d=$(mktemp -d /tmp/plakar-pg-bin.XXXXXX)
+	cp -a "$PLAKAR_PG_BIN"/. "$d"/
+	chmod 755 "$d"
+	printf '%s\n' "$d"
+}
+
 # A scratch directory the postgres user can use.
 pg_tmpdir() {
 	local d

@@ -8,7 +8,7 @@ bats_require_minimum_version 1.5.0
 setup_file() {
 	load common
 	locale -a | grep -qix 'de_DE.utf8' ||
-		fail "locale de_DE.UTF-8 missing: localedef -i de_DE -f UTF-8 de_DE.UTF-8 (.ci/run does)"
+		fail "locale de_DE.UTF-8 missing: localedef -i de_DE -f UTF-8 de_DE.UTF-8 (sh share/install.sh does)"
 	T=$(pg_tmpdir)
 	export T
 	pg_tcp_cluster "$T/src" replicator secret
