@@ -6,9 +6,12 @@
 # second backup, against pg_basebackup alone; basetar against
 # pg_basebackup; a cluster half in a tablespace against the same data
 # without; pgmeta against pg_dump --schema-only; then the race against
-# pgBackRest (and Plakar's Go importer).  BENCH_ROUNDS, BENCH_RACE_ROUNDS
-# set the rounds; BENCH_RACE=0 leaves the race out, BENCH_RACE_ONLY=1
-# runs it alone.
+# pgBackRest (and Plakar's Go importer).  BENCH_ROUNDS,
+# BENCH_PLAKAR_ROUNDS, BENCH_RACE_ROUNDS set the rounds; BENCH_BIG_SCALE
+# the big cluster's pgbench scale (0: none); BENCH_RACE=0 leaves the race
+# out, BENCH_RACE_ONLY=1 runs it alone, BENCH_PLAKAR_ONLY=1 runs the
+# Plakar section alone.  CPU is counted per run, from the kernel's
+# counters of the run's own process tree (share/bench-cpu.bash).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 # shellcheck source=t/pg.bash
@@ -16,9 +19,13 @@ source t/pg.bash
 scale=${BENCH_SCALE:-65}
 rounds=${BENCH_ROUNDS:-7}
 
+# shellcheck source=share/bench-cpu.bash
+source share/bench-cpu.bash
 T=$(pg_tmpdir)
-trap 'pg_cleanup "$T"' EXIT
+trap 'pg_cleanup "$T"; cg_cleanup' EXIT
+cg_init
 pg_cluster "$T/src"
+cg_server_adopt "$T/src/data"
 pg_env "$T/src"
 echo "bench: pgbench -i -s $scale ..."
 pgbench -i -s "$scale" -q >/dev/null 2>&1
@@ -57,7 +64,7 @@ rss_sampler() {
 		sleep 0.05
 	done
 }
-if [ "${BENCH_RACE_ONLY:-0}" != 1 ]; then
+if [ "${BENCH_RACE_ONLY:-0}" != 1 ] && [ "${BENCH_PLAKAR_ONLY:-0}" != 1 ]; then
 for _ in $(seq "$rounds"); do
 	run wrapper bash -c "plakar-pg backup postgres+bin://postgres@localhost host=$PGHOST > /dev/null"
 	run alone bash -c "$(declare -f bb); bb > /dev/null"
@@ -113,11 +120,17 @@ pg_stop "$T/split"
 rm -rf "$T/flat" "$T/split" "$T/split-ts"
 
 fi
-# Through the real Plakar, same store settings (the defaults) for both:
-# our importer's first backup against Plakar's own filesystem importer on
-# a plain copy of the same data directory (the ingest limit for these
-# bytes), and the second backup of the idle cluster against the floor of
-# any physical stream, pg_basebackup alone.
+# Through the real Plakar, the same store settings (its defaults) for
+# every contender, each first backup into a fresh store: ours against
+# Plakar's own filesystem importer on a plain copy of the same data
+# directory (the ingest limit for these bytes), at -cpu 1 (Plakar's
+# default here: NumCPU - 1) and -cpu 2 (its -concurrency follows -cpu),
+# on this cluster and on a big one whose largest table spans several
+# 1 GiB segments (BENCH_BIG_SCALE, 0 to leave it out), so that parallel
+# gains are not bounded by one file chunked by one worker; then the
+# second backup of the idle cluster against the floor of any physical
+# stream, pg_basebackup alone; then Plakar's own CPU profile of each
+# first backup at -cpu 1.  CPU from share/bench-cpu.bash.
 # shellcheck source=t/plakar.bash
 source t/plakar.bash
 plakar_env "$T/plakar"
@@ -127,61 +140,121 @@ plakar source add mypg postgres+bin://postgres@localhost host="$PGHOST"
 if [ "${BENCH_RACE_ONLY:-0}" != 1 ]; then
 cp -a "$T/src/data" "$T/copy"
 rm -f "$T/copy/postmaster.pid"
-
-# CPU seconds of each process of a backup, by name, from samples of
-# /proc taken while it runs (the last sample of each process counts).
-cpu_sampler() {
-	local out=$1 p name
-	set +e
-	while :; do
-		for p in $(pgrep -f 'plakar at|plakar-pg-importer$|plakar-pg backup|tarsplit -w|basetar -X|walsender'); do
-			name=$(cat "/proc/$p/comm" 2>/dev/null) || continue
-			case $(tr '\0' ' ' 2>/dev/null < "/proc/$p/cmdline") in
-			*walsender*) name=walsender ;;
-			*"plakar-pg backup"*) name=plakar-pg ;;
-			esac
-			awk -v p="$p" -v n="$name" '{ print p, n, $14 + $15 }' "/proc/$p/stat" 2>/dev/null
-		done >> "$out"
-		sleep 0.1
+prounds=${BENCH_PLAKAR_ROUNDS:-3}
+big=${BENCH_BIG_SCALE:-200}
+clusters=small
+if [ "$big" != 0 ]; then
+	echo "bench: a big cluster, pgbench -i -s $big ..."
+	pg_cluster "$T/big"
+	cg_server_adopt "$T/big/data"
+	PGHOST=$T/big pgbench -i -s "$big" -q >/dev/null 2>&1
+	PGHOST=$T/big psql -qXc CHECKPOINT
+	echo "bench: big cluster of $(PGHOST=$T/big psql -tAXc "SELECT pg_size_pretty(sum(pg_database_size(oid))) FROM pg_database"), pgbench_accounts in $(PGHOST=$T/big psql -tAXc "SELECT ceil(pg_relation_size('pgbench_accounts') / 1073741824.0)") segments of 1 GiB"
+	pg_stop "$T/big"
+	cp -a "$T/big/data" "$T/bigcopy"
+	rm -f "$T/bigcopy/postmaster.pid"
+	pg_start "$T/big"
+	cg_server_adopt "$T/big/data"
+	plakar source add bigpg postgres+bin://postgres@localhost host="$T/big"
+	clusters="small big"
+fi
+source_of() { [ "$1" = small ] && echo mypg || echo bigpg; }
+copy_of() { [ "$1" = small ] && echo "$T/copy" || echo "$T/bigcopy"; }
+host_of() { [ "$1" = small ] && echo "$T/src" || echo "$T/big"; }
+for r in $(seq "$prounds"); do
+	for cl in $clusters; do
+		for c in 1 2; do
+			rm -rf "$T/store" "$T/fsstore"
+			plakar at "$T/store" create -plaintext >/dev/null
+			plakar at "$T/fsstore" create -plaintext >/dev/null
+			plakar_stop
+			PGHOST=$(host_of "$cl") psql -qXc CHECKPOINT
+			measure "ours.$cl.$c" sh -c "plakar -cpu $c at '$T/store' backup @$(source_of "$cl") > '$T/ours.out' 2>&1" ||
+				{ echo "bench: ours.$cl.$c failed in round $r: $(tail -n 1 "$T/ours.out")" >&2; }
+			measure "dir.$cl.$c" sh -c "plakar -cpu $c at '$T/fsstore' backup '$(copy_of "$cl")' > /dev/null 2>&1"
+			if [ "$cl" = small ] && [ "$c" = 1 ]; then
+				sleep 2
+				measure second sh -c "plakar -cpu 1 at '$T/store' backup @mypg > /dev/null 2> '$T/second.err'"
+				run alone2 bash -c "$(declare -f bb); bb > /dev/null"
+			fi
+			plakar_stop
+		done
 	done
-}
-cpu_report() {
-	awk '{ last[$1] = $3; name[$1] = $2 } END {
-		for (p in last) sum[name[p]] += last[p]
-		for (n in sum) printf "  %s %.2f s", n, sum[n] / 100; print "" }' "$1"
-}
-for r in $(seq "$rounds"); do
-	rm -rf "$T/store" "$T/fsstore"
-	plakar at "$T/store" create -plaintext >/dev/null
-	plakar at "$T/fsstore" create -plaintext >/dev/null
-	psql -qXc CHECKPOINT
-	if [ "$r" = 1 ]; then
-		cpu_sampler "$T/cpu.first" & sampler=$!
-		rss_sampler "$T/importer.rss" 'plakar-pg-importer$' & rsampler=$!
-	fi
-	run plakar1 sh -c "plakar at '$T/store' backup @mypg > /dev/null 2>&1"
-	if [ "$r" = 1 ]; then
-		kill "$sampler" "$rsampler" 2>/dev/null || true
-		wait "$sampler" "$rsampler" 2>/dev/null || true
-	fi
-	run plakardir sh -c "plakar at '$T/fsstore' backup '$T/copy' > /dev/null 2>&1"
-	sleep 2
-	[ "$r" != 1 ] || { cpu_sampler "$T/cpu.second" & sampler=$!; }
-	run plakar2 sh -c "plakar at '$T/store' backup @mypg > /dev/null 2> '$T/second.err'"
-	[ "$r" != 1 ] || { kill "$sampler" 2>/dev/null; wait "$sampler" 2>/dev/null || true; }
-	run alone2 bash -c "$(declare -f bb); bb > /dev/null"
 done
-plakar_stop
-echo "bench: through Plakar $(plakar version 2>/dev/null | head -n 1), medians of $rounds runs"
-printf 'plakar backup @mypg, first            %6.2f s\n' "$(median plakar1)"
-printf 'plakar backup DIR (a copy)            %6.2f s\n' "$(median plakardir)"
-printf '  @mypg / DIR                          %s   (goal <= 1.10)\n' "$(ratio plakar1 plakardir)"
-printf 'plakar backup @mypg, second, idle     %6.2f s\n' "$(median plakar2)"
-printf '  second / pg_basebackup alone         %s   (goal <= 1.5)\n' "$(ratio plakar2 alone2)"
+echo "bench: through Plakar $(plakar version 2>/dev/null | head -n 1), first backups into fresh stores, medians of $prounds rounds"
+echo "  wall s and CPU s of the run's own process tree (plakar, the plugin and all it ran); server: the PostgreSQL server's CPU s over the run"
+printf '  %-7s %-5s %-12s %-27s %7s %7s %7s\n' cluster -cpu -concurrency contender "wall s" "CPU s" "server"
+for cl in $clusters; do
+	for c in 1 2; do
+		for who in ours dir; do
+			label="plakar backup @mypg (ours)"
+			[ "$who" = ours ] || label="plakar backup DIR (a copy)"
+			printf '  %-7s %-5s %-12s %-27s %7.2f %7.1f %7.1f\n' "$cl" "$c" "$c" "$label" \
+				"$(median "$who.$cl.$c")" "$(cpu_median cpu_total "$who.$cl.$c")" "$(cpu_median cpu_server "$who.$cl.$c")"
+		done
+		goal="(#26's goal <= 1.05)"
+		[ "$cl" = big ] || goal=""
+		printf '  %-7s %-5s @mypg / DIR                          %s   %s\n' "$cl" "$c" "$(ratio "ours.$cl.$c" "dir.$cl.$c")" "$goal"
+	done
+	printf '  %-7s -cpu 2 / -cpu 1: ours %s, DIR %s\n' "$cl" "$(ratio "ours.$cl.2" "ours.$cl.1")" "$(ratio "dir.$cl.2" "dir.$cl.1")"
+done
+echo "  CPU s by program in the tree, first round:"
+for cl in $clusters; do
+	for c in 1 2; do
+		printf '    %-5s -cpu %s ours: %s\n' "$cl" "$c" "${cpu_by[ours.$cl.$c]}"
+		printf '    %-5s -cpu %s DIR:  %s\n' "$cl" "$c" "${cpu_by[dir.$cl.$c]}"
+	done
+done
+printf 'plakar backup @mypg, second, idle     %6.2f s, CPU %.1f s, server %.1f s\n' "$(median second)" \
+	"$(cpu_median cpu_total second)" "$(cpu_median cpu_server second)"
+printf '  second / pg_basebackup alone         %s   (goal <= 1.5)\n' "$(ratio second alone2)"
 printf '  %s\n' "$(grep -o '[0-9]* files, [0-9]* of them taken from.*' "$T/second.err" | tail -n 1)"
-printf 'plakar-pg-importer peak RSS           %s KiB   (goal <= 32768)\n' "$(sort -n "$T/importer.rss" | tail -n 1)"
-printf 'CPU, first backup: %s\n' "$(cpu_report "$T/cpu.first")"
-printf 'CPU, second backup:%s\n' "$(cpu_report "$T/cpu.second")"
+printf '  CPU s by program: %s\n' "${cpu_by[second]}"
+printf 'plakar-pg-importer peak RSS           %s KiB   (goal <= 32768)\n' "$(printf '%s\n' "${importer_rss[@]}" | sort -n | tail -n 1)"
+
+# Plakar's own profile at -cpu 1 (plakar -profile-cpu, read with go tool
+# pprof): where its CPU goes for our stream and for a directory, by kind
+# of work, from each function's own (flat) samples.
+pprof_kinds() {
+	PATH=$PATH:/usr/local/go/bin go tool pprof -top -nodecount=100000 "$PLAKAR_TOOLS/plakar" "$1" 2>/dev/null |
+		awk '$2 ~ /%$/ && $1 ~ /s$/ {
+			f = $6; v = $1; sub(/ms$/, "", v); if ($1 ~ /ms$/) v = v / 1000; else sub(/s$/, "", v)
+			k = "other"
+			if (f ~ /google\.golang\.org\/grpc|golang\.org\/x\/net\/http2|google\.golang\.org\/protobuf|integration-grpc/) k = "gRPC, HTTP/2, protobuf"
+			else if (f ~ /kloset\/snapshot\.entropy/) k = "packfile padding (random bytes)"
+			else if (f ~ /cdc-chunkers|chunkers/) k = "chunking"
+			else if (f ~ /sha256|blake3|hmac|crypto\/internal\/fips140\/sha|hash\//) k = "hashing"
+			else if (f ~ /lz4|zstd|compress/) k = "compression"
+			else if (f ~ /aes|gcm|chacha|argon2/) k = "encryption"
+			else if (f ~ /kloset|pebble|sqlite|modernc|btree/) k = "kloset: store, index, cache"
+			else if (f ~ /syscall|^internal\/poll|^os\./) k = "system calls (pipes, files)"
+			else if (f ~ /^runtime\.(memmove|memclr)/) k = "memory copies"
+			else if (f ~ /^runtime\.(mallocgc|gc|scanobject|markBits|greyobject|bgsweep|sweep|mark|findObject|heapBits|wbBuf|tryDefer|spanOf)/) k = "Go runtime: allocation, GC"
+			else if (f ~ /^runtime\.|^internal\/runtime/) k = "Go runtime: scheduler, other"
+			if (k == "other") { o[f] += v }
+			s[k] += v; t += v }
+		END {
+			for (k in s) printf "    %5.1f%%  %6.2f s  %s\n", 100 * s[k] / t, s[k], k
+			n = 0; for (f in o) if (o[f] >= 0.02 && n++ < 6) printf "              other: %.2f s %s\n", o[f], f }' |
+		sort -t% -k1,1 -gr
+}
+rm -rf "$T/store" "$T/fsstore"
+plakar at "$T/store" create -plaintext >/dev/null
+plakar at "$T/fsstore" create -plaintext >/dev/null
+psql -qXc CHECKPOINT
+plakar -cpu 1 -profile-cpu "$T/ours.pprof" at "$T/store" backup @mypg > /dev/null 2>&1
+plakar -cpu 1 -profile-cpu "$T/dir.pprof" at "$T/fsstore" backup "$T/copy" > /dev/null 2>&1
+plakar_stop
+for who in ours dir; do
+	[ "$who" = ours ] && echo "plakar -cpu 1 -profile-cpu, backup @mypg: Plakar's CPU by kind of work" ||
+		echo "plakar -cpu 1 -profile-cpu, backup DIR: Plakar's CPU by kind of work"
+	pprof_kinds "$T/$who.pprof"
+	echo "  its top functions (go tool pprof -top):"
+	PATH=$PATH:/usr/local/go/bin go tool pprof -top -nodecount=12 "$PLAKAR_TOOLS/plakar" "$T/$who.pprof" 2>/dev/null |
+		sed -n '/flat%/,$p' | sed 's/^/    /'
+done
+[ "$big" = 0 ] || { pg_stop "$T/big"; rm -rf "$T/big" "$T/bigcopy"; }
+[ "${BENCH_PLAKAR_ONLY:-0}" != 1 ] || exit 0
 
 # pgmeta: 10 000 relations over four databases, against pg_dump
 # --schema-only of the same databases, in the same run.
@@ -218,8 +291,8 @@ fi
 # repositories, so that each has its own incremental).  Then a short
 # pgbench run and a second backup of each (pgBackRest: incremental).
 # Printed: wall time, the checkpoint's wait (from the server log), CPU
-# seconds by process group, the plugin's peak RSS, and the store or
-# repository size after it.
+# seconds of the run's tree by program group and of the server, the
+# plugin's peak RSS, and the store or repository size after it.
 [ "${BENCH_RACE:-1}" = 1 ] || exit 0
 race_rounds=${BENCH_RACE_ROUNDS:-3}
 # the pgbench cluster alone, as for the first sections
@@ -261,6 +334,7 @@ log_line_prefix = '%m '
 CONF
 pg_stop "$T/src"
 pg_start "$T/src" "-c listen_addresses=127.0.0.1 -p $RPORT"
+cg_server_adopt "$T/src/data"
 export PGPORT=$RPORT
 plakar_env "$T/plakar"
 plakar source add mypgtcp "postgres+bin://postgres@127.0.0.1:$RPORT"
@@ -276,30 +350,17 @@ if [ -n "$go_importer" ]; then
 	)
 fi
 
-# CPU seconds by process group, from /proc samples while a run lasts:
-# by process name, the WAL sender by its title.
-group_sampler() {
-	local out=$1 p group
-	set +e
-	while :; do
-		for p in $(pgrep -f 'plakar|basetar|tarsplit|pgmeta|binimporter|pg_basebackup|pgbackrest|walsender|psql'); do
-			case $(cat "/proc/$p/comm" 2>/dev/null):$(tr '\0' ' ' 2>/dev/null < "/proc/$p/cmdline") in
-			postgres:*walsender*) group=walsender ;;
-			pgbackrest:*) group=pgbackrest ;;
-			plakar:*) group=plakar ;;
-			plakar-pg*|basetar:*|tarsplit:*|pgmeta:*|pgprobe:*|binimporter:*|pg_basebackup:*|psql:*) group=plugin ;;
-			*) continue ;;
-			esac
-			awk -v p="$p" -v g="$group" '{ print p, g, $14 + $15 }' "/proc/$p/stat" 2>/dev/null
-		done >> "$out"
-		sleep 0.1
-	done
-}
+# CPU seconds by group, from measure's breakdown by program of the run's
+# own tree: plakar, pgBackRest, the plugin (everything else it ran); the
+# server's (its WAL sender, and the archiver's archive-push) apart.
 group_report() {
-	awk '{ last[$1] = $3; group[$1] = $2 } END {
-		for (p in last) sum[group[p]] += last[p]
-		printf "%6.1f %6.1f %6.1f %6.1f", sum["plakar"] / 100, sum["plugin"] / 100,
-			sum["walsender"] / 100, sum["pgbackrest"] / 100 }' "$1"
+	printf '%s\n' "${cpu_by[$1]}" | tr ' ' '\n' | paste - - | awk -v server="$(cpu_median cpu_server "$1")" '
+		$1 == "" { next }
+		$1 == "plakar" { g["plakar"] += $2; next }
+		$1 == "pgbackrest" { g["pgbackrest"] += $2; next }
+		$1 ~ /^(sh|bash|runuser|unsampled)$/ { next }
+		{ g["plugin"] += $2 }
+		END { printf "%6.1f %6.1f %6.1f %6.1f", g["plakar"], g["plugin"], server, g["pgbackrest"] }'
 }
 # The wait of the checkpoint a run started: its "checkpoint starting" to
 # its "checkpoint complete" in the server log, lines after $1.
@@ -316,30 +377,27 @@ checkpoint_wait() {
 		fi
 	}
 }
-declare -A waits cpu rss size
+declare -A waits rss size
 # race NAME SIZE-PATH COMMAND...: one timed run, its checkpoint wait, and,
 # in the first round, its CPU by group and the plugin's peak RSS.
 race() {
-	local name=$1 sizepath=$2 lines gs rs
+	local name=$1 sizepath=$2 lines rs
 	shift 2
 	psql -qXc CHECKPOINT
 	lines=$(wc -l < "$T/src/server.log")
 	if [ "$round" = 1 ]; then
-		: > "$R/cpu.$name"
 		: > "$R/rss.$name"
-		group_sampler "$R/cpu.$name" & gs=$!
 		rss_sampler "$R/rss.$name" 'plakar-pg-importer$|binimporter' & rs=$!
 	fi
 	# a failed run is said, and its time kept: the table shows it
-	if ! run "$name" "$@"; then
+	if ! measure "$name" "$@"; then
 		echo "bench: $name failed in round $round" >&2
 		[ ! -f "$R/$name.out" ] || tail -n 2 "$R/$name.out" >&2
 		failed="${failed:-} $name"
 	fi
 	if [ "$round" = 1 ]; then
-		kill "$gs" "$rs" 2>/dev/null || true
-		wait "$gs" "$rs" 2>/dev/null || true
-		cpu[$name]=$(group_report "$R/cpu.$name")
+		kill "$rs" 2>/dev/null || true
+		wait "$rs" 2>/dev/null || true
 		rss[$name]=$(sort -n "$R/rss.$name" | tail -n 1)
 	fi
 	waits[$name]="${waits[$name]:-} $(checkpoint_wait "$lines")"
@@ -387,11 +445,11 @@ for round in $(seq "$race_rounds"); do
 	(plakar_env "$R/goplakar"; plakar_stop)
 done
 rm -rf "$R/copy"
-echo "bench: the race, medians of $race_rounds rounds; CPU seconds and RSS from the first"
-printf '%-36s %7s %7s  %-27s %8s %9s\n' contender "wall s" "ckpt s" "CPU plakar plugin walsnd pgbr" "RSS KiB" "size MB"
+echo "bench: the race, medians of $race_rounds rounds; CPU s (the run's tree by program, the server over the run) and RSS from the first; Plakar at its default -cpu $(($(nproc) > 1 ? $(nproc) - 1 : 1)), -concurrency the same"
+printf '%-36s %7s %7s  %-27s %8s %9s\n' contender "wall s" "ckpt s" "CPU plakar plugin server pgbr" "RSS KiB" "size MB"
 line() {
 	printf '%-36s %7.2f %7.3f  %s %8s %9.1f\n' "$2" "$(median "$1")" "$(wait_median "$1")" \
-		"${cpu[$1]}" "${rss[$1]:--}" "$(echo "${size[$1]} / 1048576" | bc -l)"
+		"$(group_report "$1")" "${rss[$1]:--}" "$(echo "${size[$1]} / 1048576" | bc -l)"
 }
 for pass in 1 2; do
 	kind=full
