@@ -8,9 +8,9 @@
 # what ran after a process's last sample shows as "unsampled".  The
 # server's processes (its WAL sender, its archiver) are outside the run's
 # tree: the server gets a cgroup of its own, read before and after.
-# Where no cgroup v2 is writable, the run has a session of its own and
-# its processes are sampled (the total is then the sum of the samples,
-# and is said to be).
+# Where no cgroup v2 is writable, the run's process and its descendants
+# are sampled (the total is then the sum of the samples, and is said to
+# be).
 # shellcheck shell=bash
 
 CG_BASE=
@@ -27,7 +27,7 @@ cg_init() {
 	if ! mkdir "$CG_BASE" 2>/dev/null || [ ! -f "$CG_BASE/cpu.stat" ]; then
 		rmdir "$CG_BASE" 2>/dev/null
 		CG_BASE=
-		echo "bench: no writable cgroup v2: CPU is the sum of samples of each run's session"
+		echo "bench: no writable cgroup v2: CPU is the sum of samples of each run's process tree"
 		return 0
 	fi
 	CG_SERVER=$CG_BASE/server
@@ -49,7 +49,16 @@ cg_server_adopt() {
 	done
 }
 
-# cg_sampler DIR|SID OUT: pid, name, CPU ticks and peak RSS (KiB) of each
+# A process and all its descendants, one pid a line.
+descendants() {
+	local c
+	echo "$1"
+	for c in $(pgrep -P "$1"); do
+		descendants "$c"
+	done
+}
+
+# cg_sampler DIR|PID OUT: pid, name, CPU ticks and peak RSS (KiB) of each
 # process of the run, every 50 ms, until killed.
 cg_sampler() {
 	local where=$1 out=$2 p
@@ -58,7 +67,7 @@ cg_sampler() {
 		if [ -n "$CG_BASE" ]; then
 			cat "$where/cgroup.procs"
 		else
-			ps -o pid= -s "$where"
+			descendants "$where"
 		fi 2>/dev/null | while read -r p; do
 			awk -v p="$p" 'FNR == 1 && FILENAME ~ /stat$/ {
 				sub(/^[0-9]+ \(/, ""); n = $0; sub(/\).*/, "", n); gsub(/ /, "_", n)
@@ -84,14 +93,15 @@ measure() {
 	samples=$(mktemp)
 	s0=0
 	[ -z "$CG_SERVER" ] || s0=$(cg_usage "$CG_SERVER")
+	# a subshell, so that COMMAND may be a function of the bench
 	if [ -n "$CG_BASE" ]; then
 		dir=$CG_BASE/run$cg_runs
 		mkdir "$dir"
 		t0=$(now)
-		bash -c 'echo $$ > "$1/cgroup.procs"; shift; exec "$@"' sh "$dir" "$@" &
+		( echo "$BASHPID" > "$dir/cgroup.procs"; "$@" ) &
 	else
 		t0=$(now)
-		setsid "$@" &
+		( "$@" ) &
 		dir=$!
 	fi
 	local child=$!
@@ -115,7 +125,6 @@ measure() {
 	else
 		total=$(awk '{ last[$1] = $3 } END { for (p in last) s += last[p]; print s / 100 }' "$samples")
 		cpu_server[$name]="${cpu_server[$name]:-} 0"
-		kill -- -"$dir" 2>/dev/null || true
 	fi
 	cpu_total[$name]="${cpu_total[$name]:-} $total"
 	importer_rss[$name]=$(awk -v r="${importer_rss[$name]:-0}" '
