@@ -50,6 +50,7 @@ struct merge {
 	struct buf		 out;
 	struct buf		 manifest;
 	uint64_t		 received;
+	int			 past_control;	/* global/pg_control begun */
 };
 
 struct merge *
@@ -72,6 +73,12 @@ merge_free(struct merge *m)
 	buf_free(&m->out);
 	buf_free(&m->manifest);
 	free(m);
+}
+
+int
+merge_past_control(const struct merge *m)
+{
+	return m != NULL && m->past_control;
 }
 
 uint64_t
@@ -392,6 +399,9 @@ header(struct merge *m, size_t arch, char *err, size_t errlen)
 	m->left = (size + BLOCK - 1) / BLOCK * BLOCK;
 	m->dropping = 0;
 	if (t->oid == NULL) {
+		/* the data directory's last file: the WAL comes next */
+		if (strcmp(name, "global/pg_control") == 0)
+			m->past_control = 1;
 		if ((r = tblspc_member(m, name, type, link, err, errlen)) == -1)
 			return -1;
 		if (r == 1) {

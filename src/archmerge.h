@@ -42,6 +42,12 @@ int	merge_copydata(struct merge *, const unsigned char *, size_t, char *,
 /* The server said the backup succeeded: the manifest member and trailer. */
 int	merge_finish(struct merge *, char *, size_t);
 
+/*
+ * Whether the data directory's last file, global/pg_control, has begun:
+ * what the server sends after it is the WAL (-X fetch), then the end.
+ */
+int	merge_past_control(const struct merge *);
+
 /* Bytes received so far, and the server's own count when it sends one. */
 uint64_t merge_received(const struct merge *);
 

@@ -4,8 +4,12 @@
  * every tablespace under pg_tblspc/OID/, the WAL the backup needs, and
  * backup_manifest last.
  */
+#include <sys/random.h>
+
 #include <err.h>
+#include <errno.h>
 #include <fcntl.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -24,7 +28,9 @@
 #define EXIT_CONNECT	2
 #define EXIT_BACKUP	3
 #define EXIT_CHECKSUM	4
+#define EXIT_SILENCE	5
 #define PIPE_SIZE	(1024 * 1024)
+#define SILENCE_DEFAULT	600	/* seconds: -T */
 
 struct options {
 	const char	*checkpoint;	/* fast, spread */
@@ -34,10 +40,17 @@ struct options {
 	long		 max_rate;	/* kB/s, 0 for none */
 	int		 progress;
 	const char	*expected;	/* -t: OIDs pg_tablespace lists */
+	int		 hold_wal;	/* -S: a temporary slot keeps the WAL */
+	int		 strict;	/* -s: a warning is an error */
+	long		 silence;	/* -T: seconds the server may say nothing */
 };
 
 struct backup {
 	PGconn		*conn;
+	int		 wal_held;	/* a slot keeps the WAL (-S, made) */
+	int		 fetch;		/* -X fetch: the WAL is sent */
+	long		 silence;	/* -T, in seconds; 0: no limit */
+	long		 first_wait;	/* seconds for the first result */
 	int		 server;	/* PQserverVersion */
 	struct tablespace *ts;
 	size_t		 nts;
@@ -47,8 +60,8 @@ struct backup {
 };
 
 static const char synopsis[] =
-    "usage: basetar [-P] [-c fast|spread] [-l label] [-m algorithm]\n"
-    "               [-r rate] [-t oid,...] [-X fetch|none]\n";
+    "usage: basetar [-PSs] [-c fast|spread] [-l label] [-m algorithm]\n"
+    "               [-r rate] [-T seconds] [-t oid,...] [-X fetch|none]\n";
 
 static void
 usage(void)
@@ -64,8 +77,10 @@ help(void)
 	fputs("A base backup of the server the libpq environment names, as one\n"
 	    "tar on stdout: the data directory, each tablespace under\n"
 	    "pg_tblspc/OID/, the WAL it needs, and backup_manifest last.\n"
+	    "-S holds the WAL with a temporary slot; -s fails on a warning.\n"
 	    "Exit: 0 ok, 1 usage, 2 cannot connect, 3 backup failed,\n"
-	    "4 page checksum failure.  See basetar(1).\n", stdout);
+	    "4 page checksum failure, 5 the server went silent (-T).\n"
+	    "See basetar(1).\n", stdout);
 	exit(0);
 }
 
@@ -124,10 +139,14 @@ base_backup_command(const struct options *o, int server)
 
 /*
  * A failed result: one line with the SQLSTATE; a page checksum failure
- * (XX001, data corrupted) has its own exit status.
+ * (XX001, data corrupted) has its own exit status.  A WAL segment the
+ * server removed before it could send it has no SQLSTATE of its own
+ * (XX000 or 58P01): it is told by where the backup failed, past the data
+ * directory's last file, while the server sends the WAL that no slot
+ * held.
  */
 static void
-server_failed(PGresult *res, const char *what)
+server_failed(const struct backup *b, PGresult *res, const char *what)
 {
 	const char *state = PQresultErrorField(res, PG_DIAG_SQLSTATE);
 	const char *primary = PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY);
@@ -138,6 +157,11 @@ server_failed(PGresult *res, const char *what)
 	if (state != NULL && strcmp(state, "XX001") == 0)
 		errx(EXIT_CHECKSUM, "page checksum failure (SQLSTATE XX001): %s",
 		    msg);
+	if (b->fetch && !b->wal_held && merge_past_control(b->merge))
+		errx(EXIT_BACKUP, "the server removed WAL the backup needed "
+		    "before it could send it: raise wal_keep_size, or hold "
+		    "the WAL with a slot (-S): %s%s%s%s", msg, state ?
+		    " (SQLSTATE " : "", state ? state : "", state ? ")" : "");
 	if (state != NULL)
 		errx(EXIT_BACKUP, "%s: %s (SQLSTATE %s)", what, msg, state);
 	errx(EXIT_BACKUP, "%s: %s", what, msg[0] ? msg : "the connection was lost");
@@ -233,6 +257,80 @@ check_expected(const struct backup *b, const char *expected)
 	free(copy);
 }
 
+/*
+ * Wait until libpq has what it needs for the next result or CopyData,
+ * at most seconds (0: no limit).  Only time spent waiting to read
+ * counts: while its output is full, basetar is blocked in write(2), not
+ * here, so a slow reader is not a silent server.
+ */
+static void
+await_server(struct backup *b, long seconds, const char *what)
+{
+	struct pollfd pfd;
+	int r;
+
+	pfd.fd = PQsocket(b->conn);
+	pfd.events = POLLIN;
+	for (;;) {
+		r = poll(&pfd, 1, seconds > 0 ? (int)(seconds * 1000) : -1);
+		if (r == -1 && errno == EINTR)
+			continue;
+		if (r == -1)
+			err(EXIT_BACKUP, "poll");
+		if (r == 0)
+			errx(EXIT_SILENCE, "the server sent nothing for %ld s %s "
+			    "(-T): the backup is stopped", seconds, what);
+		return;
+	}
+}
+
+/* The next CopyData, waiting at most -T seconds for it. */
+static int
+next_copydata(struct backup *b, char **data)
+{
+	int n;
+
+	while ((n = PQgetCopyData(b->conn, data, 1)) == 0) {
+		await_server(b, b->silence, "while sending the backup");
+		if (!PQconsumeInput(b->conn))
+			return -2;
+	}
+	return n;
+}
+
+/* The next result, the wait bounded: the first one by the checkpoint. */
+static PGresult *
+next_result(struct backup *b, int first)
+{
+	while (PQisBusy(b->conn)) {
+		if (first)
+			await_server(b, b->first_wait, "for the start checkpoint");
+		else
+			await_server(b, b->silence, "while sending the backup");
+		if (!PQconsumeInput(b->conn))
+			break;
+	}
+	return PQgetResult(b->conn);
+}
+
+/*
+ * A command with one result, waited for at most -T seconds; NULL (the
+ * caller says what failed) when the connection broke.
+ */
+static PGresult *
+command(struct backup *b, const char *cmd)
+{
+	PGresult *res, *last = NULL;
+
+	if (!PQsendQuery(b->conn, cmd))
+		return NULL;
+	while ((res = next_result(b, 0)) != NULL) {
+		PQclear(last);
+		last = res;
+	}
+	return last;
+}
+
 /* One COPY's data, into the merge: framed (15 on) or plain (up to 14). */
 static void
 read_copy(struct backup *b, const struct options *o, int framed)
@@ -241,7 +339,7 @@ read_copy(struct backup *b, const struct options *o, int framed)
 	char *data;
 	int n;
 
-	while ((n = PQgetCopyData(b->conn, &data, 0)) > 0) {
+	while ((n = next_copydata(b, &data)) > 0) {
 		int r = framed ?
 		    merge_copydata(b->merge, (unsigned char *)data, (size_t)n,
 		    err, sizeof(err)) :
@@ -280,7 +378,7 @@ run_backup(struct backup *b, const struct options *o)
 		errx(EXIT_BACKUP, "cannot start the base backup: %s", err);
 	}
 	free(cmd);
-	while ((res = PQgetResult(b->conn)) != NULL) {
+	while ((res = next_result(b, tuples == 0)) != NULL) {
 		switch (PQresultStatus(res)) {
 		case PGRES_TUPLES_OK:
 			tuples++;
@@ -313,7 +411,7 @@ run_backup(struct backup *b, const struct options *o)
 			complete = 1;
 			break;
 		default:
-			server_failed(res, tuples < 1 ?
+			server_failed(b, res, tuples < 1 ?
 			    "the server refused the base backup" :
 			    "the base backup failed");
 		}
@@ -330,6 +428,50 @@ run_backup(struct backup *b, const struct options *o)
 		errx(EXIT_BACKUP, "%s", err);
 }
 
+/*
+ * A temporary physical slot, made on this connection before BASE_BACKUP
+ * runs on it: from now until the connection ends, however it ends, the
+ * server keeps every WAL segment the backup needs.  It needs no SQL and
+ * no second WAL sender, and the connection is never idle.  A server
+ * that refuses it (every slot in use, or max_replication_slots = 0: both
+ * 53400 over the replication protocol) gets a warning, or with -s the
+ * backup fails.
+ */
+static void
+hold_wal(struct backup *b, int strict)
+{
+	unsigned char r[6];
+	char cmd[160], name[64], msg[512];
+	const char *state;
+	PGresult *res;
+
+	if (getrandom(r, sizeof(r), 0) != (ssize_t)sizeof(r))
+		errx(EXIT_BACKUP, "getrandom failed");
+	/* unique across hosts and PID namespaces backing up one cluster */
+	snprintf(name, sizeof(name), "plakar_pg_%ld_%02x%02x%02x%02x%02x%02x",
+	    (long)getpid(), r[0], r[1], r[2], r[3], r[4], r[5]);
+	snprintf(cmd, sizeof(cmd), b->server >= 150000 ?
+	    "CREATE_REPLICATION_SLOT %s TEMPORARY PHYSICAL (RESERVE_WAL)" :
+	    "CREATE_REPLICATION_SLOT %s TEMPORARY PHYSICAL RESERVE_WAL", name);
+	res = command(b, cmd);
+	if (PQresultStatus(res) == PGRES_TUPLES_OK) {
+		PQclear(res);
+		b->wal_held = 1;
+		return;
+	}
+	state = PQresultErrorField(res, PG_DIAG_SQLSTATE);
+	pgconn_message(PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY) ?
+	    PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY) :
+	    PQerrorMessage(b->conn), msg, sizeof(msg));
+	if (strict)
+		errx(EXIT_BACKUP, "cannot hold the WAL for the backup: %s "
+		    "(SQLSTATE %s)", msg, state ? state : "none");
+	warnx("warning: WAL is not held for the backup: %s (SQLSTATE %s); a "
+	    "busy server may remove WAL the backup needs", msg,
+	    state ? state : "none");
+	PQclear(res);
+}
+
 /* Server notices (a checksum failure's file, WAL waits), one safe line. */
 static void
 notice(void *arg, const char *message)
@@ -339,6 +481,46 @@ notice(void *arg, const char *message)
 	(void)arg;
 	pgconn_message(message, line, sizeof(line));
 	fprintf(stderr, "basetar: server: %s\n", line);
+}
+
+static long
+parse_seconds(const char *s)
+{
+	char *end;
+	long v;
+
+	if (*s < '0' || *s > '9')
+		return -1;
+	v = strtol(s, &end, 10);
+	return *end == '\0' && v <= 604800 ? v : -1;
+}
+
+/*
+ * checkpoint_timeout, as SHOW prints it ("5min", "300s", "1h"), in
+ * seconds; -1 if it cannot be read.
+ */
+static long
+checkpoint_timeout(struct backup *b)
+{
+	static const struct { const char *unit; long mult; } units[] = {
+		{ "ms", 0 }, { "s", 1 }, { "min", 60 }, { "h", 3600 },
+		{ "d", 86400 },
+	};
+	PGresult *res = command(b, "SHOW checkpoint_timeout");
+	long v = -1;
+	char *end;
+	size_t i;
+
+	if (PQresultStatus(res) == PGRES_TUPLES_OK && PQntuples(res) == 1) {
+		v = strtol(PQgetvalue(res, 0, 0), &end, 10);
+		for (i = 0; i < sizeof(units) / sizeof(units[0]); i++)
+			if (strcmp(end, units[i].unit) == 0)
+				break;
+		v = i < sizeof(units) / sizeof(units[0]) && v >= 0 ?
+		    (units[i].mult > 0 ? v * units[i].mult : v / 1000 + 1) : -1;
+	}
+	PQclear(res);
+	return v;
 }
 
 static long
@@ -359,7 +541,8 @@ parse_rate(const char *s)
 int
 main(int argc, char *argv[])
 {
-	struct options o = { "fast", "basetar base backup", "fetch", "CRC32C", 0, 0, NULL };
+	struct options o = { "fast", "basetar base backup", "fetch", "CRC32C",
+	    0, 0, NULL, 0, 0, SILENCE_DEFAULT };
 	struct backup b;
 	enum pgconn_failure why;
 	char state[6], msg[1024];
@@ -371,10 +554,21 @@ main(int argc, char *argv[])
 		printf("basetar (plakar-pg) %s\n", VERSION);
 		return 0;
 	}
-	while ((ch = getopt(argc, argv, "Pc:l:m:r:t:X:")) != -1) {
+	while ((ch = getopt(argc, argv, "PST:c:l:m:r:st:X:")) != -1) {
 		switch (ch) {
 		case 'P':
 			o.progress = 1;
+			break;
+		case 'S':
+			o.hold_wal = 1;
+			break;
+		case 'T':
+			if ((o.silence = parse_seconds(optarg)) == -1)
+				errx(EXIT_USAGE, "-T: seconds, at most 604800 (0: "
+				    "no limit)");
+			break;
+		case 's':
+			o.strict = 1;
 			break;
 		case 'c':
 			if (strcmp(optarg, "fast") != 0 &&
@@ -445,6 +639,20 @@ main(int argc, char *argv[])
 	if (b.server < 130000)
 		errx(EXIT_BACKUP, "the server is PostgreSQL %d: backup "
 		    "manifests need 13 or later", b.server / 10000);
+	b.fetch = strcmp(o.wal, "fetch") == 0;
+	/*
+	 * The first result waits for the start checkpoint: a spread one may
+	 * take a whole checkpoint_timeout, on top of the silence allowed.
+	 */
+	b.silence = o.silence;
+	b.first_wait = o.silence;
+	if (o.silence > 0 && strcmp(o.checkpoint, "spread") == 0) {
+		long ct = checkpoint_timeout(&b);
+
+		b.first_wait = ct >= 0 ? o.silence + ct : 0;
+	}
+	if (o.hold_wal)
+		hold_wal(&b, o.strict);
 	run_backup(&b, &o);
 	PQfinish(b.conn);
 	merge_free(b.merge);

@@ -104,6 +104,8 @@ importer_status_code(int exit_status)
 	case 4:		/* page checksum failure */
 	case 5:		/* the backup does not match its manifest */
 		return GRPC_DATA_LOSS;
+	case 7:		/* the server went silent */
+		return GRPC_DEADLINE_EXCEEDED;
 	default:	/* killed, or not ours to say */
 		return GRPC_INTERNAL;
 	}

@@ -100,7 +100,7 @@ pgconn_open(int replication, const char *dbname, const char *appname,
     enum pgconn_failure *why,
     char state[6], char *msg, size_t msglen)
 {
-	const char *keys[5], *vals[5];
+	const char *keys[10], *vals[10];
 	PostgresPollingStatusType st;
 	PGconn *conn;
 	const char *t;
@@ -114,6 +114,15 @@ pgconn_open(int replication, const char *dbname, const char *appname,
 	} else if (dbname != NULL)
 		keys[n] = "dbname", vals[n++] = dbname;
 	keys[n] = "fallback_application_name", vals[n++] = appname;
+	/*
+	 * Over TCP, a peer that vanished is noticed: keepalives after 30 s
+	 * of quiet, and unacknowledged data given up after 60 s.  A Unix
+	 * socket ignores them.
+	 */
+	keys[n] = "keepalives_idle", vals[n++] = "30";
+	keys[n] = "keepalives_interval", vals[n++] = "10";
+	keys[n] = "keepalives_count", vals[n++] = "3";
+	keys[n] = "tcp_user_timeout", vals[n++] = "60000";
 	keys[n] = NULL, vals[n] = NULL;
 
 	*why = PGCONN_OK;
@@ -161,4 +170,164 @@ pgconn_open(int replication, const char *dbname, const char *appname,
 	pgconn_message(PQerrorMessage(conn), msg, msglen);
 	PQfinish(conn);
 	return NULL;
+}
+
+/* Microseconds from the Unix epoch to PostgreSQL's, 2000-01-01 UTC. */
+#define PG_EPOCH_USEC	(946684800LL * 1000000)
+#define CLOCK_WAIT_MS	10000
+
+static int64_t
+be64_get(const unsigned char *p)
+{
+	uint64_t v = 0;
+	int i;
+
+	for (i = 0; i < 8; i++)
+		v = v << 8 | p[i];
+	return (int64_t)v;
+}
+
+static void
+be64_put(unsigned char *p, uint64_t v)
+{
+	int i;
+
+	for (i = 7; i >= 0; i--, v >>= 8)
+		p[i] = (unsigned char)(v & 0xff);
+}
+
+/* A command's failure, as one line with its SQLSTATE. */
+static void
+command_failed(PGresult *res, const char *what, char *msg, size_t msglen)
+{
+	const char *state = PQresultErrorField(res, PG_DIAG_SQLSTATE);
+	const char *primary = PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY);
+	char line[512];
+
+	pgconn_message(primary != NULL ? primary : PQresultErrorMessage(res),
+	    line, sizeof(line));
+	snprintf(msg, msglen, "%s: %s%s%s%s", what, line[0] ? line :
+	    "the connection was lost", state ? " (SQLSTATE " : "",
+	    state ? state : "", state ? ")" : "");
+}
+
+/* The next CopyData, waiting at most until deadline_ms (monotonic). */
+static int
+copy_data(PGconn *conn, char **data, int64_t deadline_ms)
+{
+	struct timespec now;
+	struct pollfd pfd;
+	int n;
+
+	for (;;) {
+		if ((n = PQgetCopyData(conn, data, 1)) != 0)
+			return n;
+		clock_gettime(CLOCK_MONOTONIC, &now);
+		pfd.fd = PQsocket(conn);
+		pfd.events = POLLIN;
+		n = (int)(deadline_ms - (now.tv_sec * 1000 + now.tv_nsec / 1000000));
+		if (n <= 0 || poll(&pfd, 1, n) == 0)
+			return 0;
+		if (!PQconsumeInput(conn))
+			return -2;
+	}
+}
+
+/*
+ * The server's clock over a replication connection, without SQL: from
+ * the position IDENTIFY_SYSTEM gives, START_REPLICATION; one standby
+ * status update asking for a reply; the keepalive that answers carries
+ * the server's time (µs since 2000-01-01); then CopyDone.
+ */
+int
+pgconn_server_clock(PGconn *conn, int64_t *usec, char *msg, size_t msglen)
+{
+	PGresult *res;
+	char cmd[128], *data;
+	unsigned char reply[34];
+	struct timespec now;
+	int64_t deadline;
+	int n, found = 0;
+
+	res = PQexec(conn, "IDENTIFY_SYSTEM");
+	if (PQresultStatus(res) != PGRES_TUPLES_OK || PQntuples(res) != 1 ||
+	    PQnfields(res) < 3) {
+		command_failed(res, "IDENTIFY_SYSTEM", msg, msglen);
+		PQclear(res);
+		return -1;
+	}
+	if (strspn(PQgetvalue(res, 0, 1), "0123456789") !=
+	    strlen(PQgetvalue(res, 0, 1)) ||
+	    strspn(PQgetvalue(res, 0, 2), "0123456789ABCDEF/") !=
+	    strlen(PQgetvalue(res, 0, 2)) || strlen(PQgetvalue(res, 0, 2)) > 17) {
+		snprintf(msg, msglen, "IDENTIFY_SYSTEM: a malformed timeline "
+		    "or position");
+		PQclear(res);
+		return -1;
+	}
+	snprintf(cmd, sizeof(cmd), "START_REPLICATION PHYSICAL %s TIMELINE %s",
+	    PQgetvalue(res, 0, 2), PQgetvalue(res, 0, 1));
+	PQclear(res);
+	res = PQexec(conn, cmd);
+	if (PQresultStatus(res) != PGRES_COPY_BOTH) {
+		command_failed(res, "START_REPLICATION", msg, msglen);
+		PQclear(res);
+		return -1;
+	}
+	PQclear(res);
+	/* 'r', write, flush, apply (0: none), our time, replyRequested */
+	memset(reply, 0, sizeof(reply));
+	reply[0] = 'r';
+	clock_gettime(CLOCK_REALTIME, &now);
+	be64_put(reply + 25, (uint64_t)((int64_t)now.tv_sec * 1000000 +
+	    now.tv_nsec / 1000 - PG_EPOCH_USEC));
+	reply[33] = 1;
+	if (PQputCopyData(conn, (char *)reply, sizeof(reply)) != 1 ||
+	    PQflush(conn) != 0) {
+		pgconn_message(PQerrorMessage(conn), msg, msglen);
+		return -1;
+	}
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	deadline = (int64_t)now.tv_sec * 1000 + now.tv_nsec / 1000000 +
+	    CLOCK_WAIT_MS;
+	/* WAL written meanwhile comes first ('w'): passed over */
+	while (!found && (n = copy_data(conn, &data, deadline)) > 0) {
+		if (data[0] == 'k' && n >= 18) {
+			*usec = be64_get((unsigned char *)data + 9) +
+			    PG_EPOCH_USEC;
+			found = 1;
+		}
+		PQfreemem(data);
+	}
+	if (!found) {
+		if (n == 0)
+			snprintf(msg, msglen, "no keepalive from the server "
+			    "within %d s", CLOCK_WAIT_MS / 1000);
+		else
+			pgconn_message(PQerrorMessage(conn), msg, msglen);
+		return -1;
+	}
+	/* CopyDone; the server's own CopyDone and completion follow */
+	if (PQputCopyEnd(conn, NULL) != 1 || PQflush(conn) != 0) {
+		pgconn_message(PQerrorMessage(conn), msg, msglen);
+		return -1;
+	}
+	while ((n = copy_data(conn, &data, deadline)) > 0)
+		PQfreemem(data);
+	if (n == 0) {
+		snprintf(msg, msglen, "START_REPLICATION did not end within "
+		    "%d s", CLOCK_WAIT_MS / 1000);
+		return -1;
+	}
+	while ((res = PQgetResult(conn)) != NULL) {
+		ExecStatusType st = PQresultStatus(res);
+
+		if (st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK) {
+			command_failed(res, "START_REPLICATION", msg, msglen);
+			PQclear(res);
+			return -1;
+		}
+		PQclear(res);
+	}
+	return 0;
 }

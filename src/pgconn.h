@@ -6,6 +6,8 @@
 #ifndef PLAKAR_PG_PGCONN_H
 #define PLAKAR_PG_PGCONN_H
 
+#include <stdint.h>
+
 #include <libpq-fe.h>
 
 /* Why a connection failed. */
@@ -26,6 +28,13 @@ enum pgconn_failure {
  */
 PGconn	*pgconn_open(int replication, const char *dbname, const char *appname,
 	    enum pgconn_failure *why, char state[6], char *msg, size_t msglen);
+
+/*
+ * The server's clock, in µs since the Unix epoch, over a replication
+ * connection and without SQL (a keepalive's send time); 0, or -1 with
+ * one line in msg.  Waits 10 s at most.
+ */
+int	 pgconn_server_clock(PGconn *, int64_t *, char *, size_t);
 
 /* The SQLSTATE in a verbose libpq message ("FATAL:  28P01: ..."), or "". */
 void	 pgconn_sqlstate(const char *, char state[6]);

@@ -29,12 +29,13 @@ struct meta {
 	const char	*basebackup_version;	/* -b */
 	int		 relations;	/* 0 with --no-relations */
 	int		 warnings;
+	int		 strict;	/* -s: a field left out is an error */
 };
 
 static void
 usage(void)
 {
-	fprintf(stderr, "usage: pgmeta [-pR] [-b version] [-d conninfo] [-o file]\n");
+	fprintf(stderr, "usage: pgmeta [-pRs] [-b version] [-d conninfo] [-o file]\n");
 	exit(1);
 }
 
@@ -56,6 +57,7 @@ help(void)
 	    "stdout\n"
 	    "  -p, --pretty             indent the JSON\n"
 	    "  -R, --no-relations       leave out the per-relation detail\n"
+	    "  -s, --strict             a field left out is an error (exit 3)\n"
 	    "  --help                   show this help, then exit\n"
 	    "  --version                output version information, then "
 	    "exit\n\n"
@@ -734,6 +736,7 @@ main(int argc, char *argv[])
 		{ "output", required_argument, NULL, 'o' },
 		{ "pretty", no_argument, NULL, 'p' },
 		{ "no-relations", no_argument, NULL, 'R' },
+		{ "strict", no_argument, NULL, 's' },
 		{ "help", no_argument, NULL, 'h' },
 		{ "version", no_argument, NULL, 'V' },
 		{ NULL, 0, NULL, 0 }
@@ -747,7 +750,7 @@ main(int argc, char *argv[])
 
 	memset(&m, 0, sizeof(m));
 	m.relations = 1;
-	while ((ch = getopt_long(argc, argv, "b:d:o:pR", longopts, NULL)) != -1) {
+	while ((ch = getopt_long(argc, argv, "b:d:o:pRs", longopts, NULL)) != -1) {
 		switch (ch) {
 		case 'b':
 			m.basebackup_version = optarg;
@@ -763,6 +766,9 @@ main(int argc, char *argv[])
 			break;
 		case 'R':
 			m.relations = 0;
+			break;
+		case 's':
+			m.strict = 1;
 			break;
 		case 'h':
 			help();
@@ -785,6 +791,9 @@ main(int argc, char *argv[])
 	}
 	o = collect(&m);
 	PQfinish(m.conn);
+	if (m.strict && m.warnings > 0)
+		errx(3, "%d warning%s: the metadata is incomplete (--strict)",
+		    m.warnings, m.warnings == 1 ? "" : "s");
 	write_output(o, output, flags);
 	json_decref(o);
 	return 0;

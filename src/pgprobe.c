@@ -28,19 +28,23 @@ static const int failure_status[] = {
 	[PGCONN_OTHER] = 7,
 };
 
+static const char synopsis[] = "usage: pgprobe [-r [-k] | -d dbname] query ...\n";
+
 static void
 usage(void)
 {
-	fprintf(stderr, "usage: pgprobe [-r | -d dbname] query ...\n");
+	fputs(synopsis, stderr);
 	exit(EXIT_USAGE);
 }
 
 static void
 help(void)
 {
-	printf("usage: pgprobe [-r | -d dbname] query ...\n"
-	    "Connect with the libpq environment and print the first field of\n"
-	    "each query's result; -r makes it a replication connection.\n"
+	fputs(synopsis, stdout);
+	printf("Connect with the libpq environment and print the first field of\n"
+	    "each query's result; -r makes it a replication connection, -k\n"
+	    "prints the server's clock after them (seconds since the epoch;\n"
+	    "an empty line if the server does not tell it).\n"
 	    "Exit: 0 ok, 2 no password supplied, 3 authentication failed,\n"
 	    "4 refused by pg_hba.conf, 5 no privilege, 6 too many connections,\n"
 	    "7 cannot connect, 8 a query failed.  See pgprobe(1).\n");
@@ -65,7 +69,7 @@ main(int argc, char *argv[])
 	char state[6], msg[1024];
 	PGconn *conn;
 	const char *dbname = NULL;
-	int ch, i, replication = 0;
+	int ch, i, replication = 0, clock = 0;
 
 	if (argc == 2 && strcmp(argv[1], "--help") == 0)
 		help();
@@ -73,10 +77,13 @@ main(int argc, char *argv[])
 		printf("pgprobe (plakar-pg) %s\n", VERSION);
 		return 0;
 	}
-	while ((ch = getopt(argc, argv, "d:r")) != -1) {
+	while ((ch = getopt(argc, argv, "d:kr")) != -1) {
 		switch (ch) {
 		case 'd':
 			dbname = optarg;
+			break;
+		case 'k':
+			clock = 1;
 			break;
 		case 'r':
 			replication = 1;
@@ -88,7 +95,7 @@ main(int argc, char *argv[])
 	argc -= optind;
 	argv += optind;
 
-	if (replication && dbname != NULL)
+	if ((replication && dbname != NULL) || (clock && !replication))
 		usage();
 	conn = pgconn_open(replication, dbname, "pgprobe", &why, state, msg,
 	    sizeof(msg));
@@ -131,6 +138,17 @@ main(int argc, char *argv[])
 		} else
 			printf("\n");
 		PQclear(res);
+	}
+	if (clock) {
+		int64_t usec;
+
+		/* unknown is an answer: an empty line */
+		if (pgconn_server_clock(conn, &usec, msg, sizeof(msg)) == -1) {
+			fprintf(stderr, "pgprobe: warning: the server's clock: "
+			    "%s\n", msg);
+			printf("\n");
+		} else
+			printf("%lld\n", (long long)(usec / 1000000));
 	}
 	PQfinish(conn);
 	if (fflush(stdout) == EOF || ferror(stdout))

@@ -14,7 +14,7 @@ prog=plakar-pg
 umask 077
 # Exit statuses, one per outcome (plakar-pg(1)).
 EX_USAGE=1 EX_PREFLIGHT=2 EX_BASEBACKUP=3 EX_CHECKSUM=4 EX_VERIFY=5
-EX_INTERRUPTED=6
+EX_INTERRUPTED=6 EX_SILENCE=7
 
 # The tools of this checkout or installation come first.
 here=$(cd "$(dirname "$0")" && pwd)
@@ -85,22 +85,11 @@ error_frame() {
 	jq -nc --arg m "$1" '{type: "error", message: $m}'
 }
 
-# The tool NAME from pg_bin_dir when it has it, else from PATH.
-pgtool() {
-	if [ -n "${PLAKAR_PG_BIN_DIR:-}" ] && [ -x "$PLAKAR_PG_BIN_DIR/$1" ]; then
-		printf '%s\n' "$PLAKAR_PG_BIN_DIR/$1"
-	else
-		printf '%s\n' "$1"
-	fi
-}
-
 cleanup() {
 	[ -z "${meta_pid:-}" ] || kill "$meta_pid" 2>/dev/null || true
 	[ -z "${bb_pid:-}" ] || kill "$bb_pid" 2>/dev/null || true
 	[ -z "${ts_pid:-}" ] || kill "$ts_pid" 2>/dev/null || true
 	[ -z "${tee_pid:-}" ] || kill "$tee_pid" 2>/dev/null || true
-	# Closing the slot session's stdin ends it, and its slot with it.
-	exec 3>&- 2>/dev/null || true
 	rm -rf "$work"
 }
 
@@ -129,14 +118,22 @@ source_options() {
 	EOF
 }
 
+# A warning, or with strict=on the end of the backup (or of the check).
+warn_or_die() {
+	[ "$strict" != on ] || die "$EX_PREFLIGHT" "$* (strict=on)"
+	say "warning: $*"
+}
+
 preflight() {
 	# A replication connection proves the address, the authentication,
 	# pg_hba's replication line, the REPLICATION privilege and a free
-	# WAL sender at once.  pgprobe says which failed by its exit status,
-	# read from SQLSTATEs, so that no server's language matters.
+	# WAL sender at once, and reads the settings and the server's clock
+	# without SQL, so that a role limited to replication gets all of it.
+	# pgprobe says which failed by its exit status, read from SQLSTATEs,
+	# so that no server's language matters.
 	probe=0
-	pgprobe -r "SHOW wal_level" "SHOW server_version_num" \
-		"SHOW data_directory_mode" \
+	pgprobe -r -k "SHOW wal_level" "SHOW server_version_num" \
+		"SHOW data_directory_mode" "SHOW max_replication_slots" \
 		>"$work/preflight.out" 2>"$work/preflight.err" || probe=$?
 	msg=$(first_error "$work/preflight.err")
 	role=${PGUSER:-$(id -un)}
@@ -159,96 +156,46 @@ preflight() {
 	# The data directory's own mode (0700, or 0750 with group access),
 	# for the snapshot's root record.
 	data_mode=$(sed -n 3p "$work/preflight.out")
+	max_slots=$(sed -n 4p "$work/preflight.out")
+	# Seconds since the epoch, from a keepalive: empty if unknown.
+	server_clock=$(sed -n 5p "$work/preflight.out")
 	[ "$wal_level" != minimal ] ||
 		die "$EX_PREFLIGHT" "wal_level is minimal: set wal_level = replica in postgresql.conf and restart the server"
 	server_major=$((server_num / 10000))
 	[ "$server_major" -ge 13 ] ||
 		die "$EX_PREFLIGHT" "the server is PostgreSQL $server_major: plakar-pg needs 13 or later (backup manifests)"
-	if [ "$producer" = pg_basebackup ]; then
-		client_major=$(printf '%s\n' "$client" | sed -n 's/^[^0-9]*\([0-9][0-9]*\).*/\1/p')
-		[ "$server_major" -le "$client_major" ] ||
-			die "$EX_PREFLIGHT" "the server is PostgreSQL $server_major and $pg_basebackup is $client_major: set pg_bin_dir to PostgreSQL $server_major's binaries, or use producer=basetar"
+	if [ "$wal_method" = fetch ] && [ "$hold_wal" = on ] && [ "$max_slots" = 0 ]; then
+		warn_or_die "the server has max_replication_slots = 0: WAL cannot be held for the backup, and a busy server may remove WAL the backup needs"
 	fi
-	# The server's clock (fresh_since) and tablespaces need SQL; a role
-	# limited to replication skips this, and basetar refuses an in-place
-	# tablespace itself.
-	server_clock='' spc_oids=''
+	[ -n "$server_clock" ] ||
+		warn_or_die "cannot read the server's clock: every file is marked as changed, and Plakar's cache will spare no read"
+	# In-place tablespaces need SQL to be seen before the backup; a role
+	# limited to replication skips this, and basetar refuses one itself
+	# when the server's list shows it.
+	spc_oids=''
 	if sql=$(pgprobe -d postgres \
-		"SELECT floor(extract(epoch FROM clock_timestamp()))::bigint" \
-		"SELECT string_agg(spcname, ', ') FROM pg_tablespace WHERE spcname NOT IN ('pg_default', 'pg_global')" \
 		"SELECT string_agg(spcname, ', ') FROM pg_tablespace WHERE spcname NOT IN ('pg_default', 'pg_global') AND pg_tablespace_location(oid) !~ '^/'" \
 		"SELECT string_agg(oid::text, ',') FROM pg_tablespace WHERE spcname NOT IN ('pg_default', 'pg_global')" \
 		2>/dev/null); then
-		server_clock=$(printf '%s\n' "$sql" | sed -n 1p)
-		spc=$(printf '%s\n' "$sql" | sed -n 2p)
-		in_place=$(printf '%s\n' "$sql" | sed -n 3p)
+		in_place=$(printf '%s\n' "$sql" | sed -n 1p)
 		# basetar checks the server's list has each of them
-		spc_oids=$(printf '%s\n' "$sql" | sed -n 4p)
+		spc_oids=$(printf '%s\n' "$sql" | sed -n 2p)
 		[ -z "$in_place" ] ||
 			die "$EX_PREFLIGHT" "tablespace $in_place is in place (allow_in_place_tablespaces): a base backup would leave its files out; move its objects to a tablespace with an absolute location"
-		[ "$producer" != pg_basebackup ] || [ -z "$spc" ] ||
-			die "$EX_PREFLIGHT" "the cluster has user tablespaces ($spc): pg_basebackup cannot send them in one stream; use producer=basetar"
 	fi
-}
-
-# -X fetch: a temporary physical slot keeps the WAL of the backup until
-# its end.  The session that holds it reads its stdin from a FIFO whose
-# only writer is fd 3 of this shell: when we end, however we end, it
-# reads end of file and exits, and the server drops the slot.
-hold_wal() {
-	# Unique across hosts and PID namespaces backing up one cluster.
-	slot=plakar_pg_$$_$(od -An -N6 -tx1 /dev/urandom | tr -d ' \n')
-	mkfifo "$work/slot.in"
-	psql=$(pgtool psql)
-	guarded "$psql" -wXAtq -v ON_ERROR_STOP=1 -d postgres <"$work/slot.in" >"$work/slot.out" 2>&1 &
-	slot_pid=$!
-	exec 3>"$work/slot.in"
-	printf "SELECT pg_create_physical_replication_slot('%s', true, true) IS NOT NULL;\nSELECT 'slot ready';\n" "$slot" >&3
-	tries=0
-	while ! grep -q '^slot ready$' "$work/slot.out" 2>/dev/null; do
-		if ! kill -0 "$slot_pid" 2>/dev/null || [ "$tries" -ge 1500 ]; then
-			say "warning: WAL is not held for the backup ($(sed -n '/./{p;q;}' "$work/slot.out")); a busy server may remove WAL the backup needs"
-			exec 3>&-
-			slot_pid=
-			return 0
-		fi
-		sleep 0.02
-		tries=$((tries + 1))
-	done
-}
-
-# Was the WAL held to the end?  The slot's session may have been ended
-# (idle_session_timeout, pg_terminate_backend) without a word: psql only
-# notices when asked.  A warning: if WAL the backup needed is gone, the
-# server fails the backup itself.
-slot_check() {
-	[ -n "${slot_pid:-}" ] || return 0
-	printf "SELECT 'slot held ' || count(*) FROM pg_replication_slots WHERE slot_name = '%s';\n" "$slot" >&3 2>/dev/null || true
-	tries=0
-	until grep -q '^slot held 1$' "$work/slot.out" 2>/dev/null; do
-		if ! kill -0 "$slot_pid" 2>/dev/null || [ "$tries" -ge 250 ] ||
-			grep -q '^slot held 0$' "$work/slot.out" 2>/dev/null; then
-			why=$(grep -v -e '^t$' -e '^slot ready$' -e '^slot held' "$work/slot.out" | sed -n '/./{p;q;}')
-			say "warning: the session holding the WAL slot ended during the backup${why:+ ($why)}: WAL was kept only as far as the server's settings did"
-			return 0
-		fi
-		sleep 0.02
-		tries=$((tries + 1))
-	done
 }
 
 # Files modified since this time may change again within the second that
 # their tar header names: tarsplit -f marks them, so that Plakar's cache
 # never reuses an earlier copy of one.  The server's clock, whose time the
-# files carry, read by the preflight before the backup starts (earlier
-# only marks more files), less a margin for the file system's coarser
-# clock.  Without SQL, every file is marked.
+# files carry, read by the preflight over the replication connection
+# before the backup starts (earlier only marks more files), less a margin
+# for the file system's coarser clock.  Unknown, every file is marked.
 FRESH_MARGIN=2
 fresh_since() {
 	if [ -n "${server_clock:-}" ]; then
 		printf '%s\n' $((server_clock - FRESH_MARGIN))
 	else
-		say "warning: cannot read the server's clock over SQL: every file is marked as changed, and Plakar's cache will spare no read"
 		printf '0\n'
 	fi
 }
@@ -256,7 +203,9 @@ fresh_since() {
 # pgmeta runs while the preflight and the slot are set up; then its
 # outcome is read, the basics put in its place if it failed.
 metadata_start() {
-	guarded pgmeta -b "$client" -o "$work/manifest.json" 2>"$work/pgmeta.err" &
+	set -- -b "$client" -o "$work/manifest.json"
+	[ "$strict" != on ] || set -- "$@" -s
+	guarded pgmeta "$@" 2>"$work/pgmeta.err" &
 	meta_pid=$!
 }
 
@@ -269,11 +218,13 @@ metadata() {
 	if [ "$meta_status" -eq 0 ]; then
 		return 0
 	fi
+	[ "$strict" != on ] ||
+		die "$EX_PREFLIGHT" "/manifest.json would be incomplete (strict=on): grant the role pg_read_all_settings and CONNECT on each database, or let strict be off"
 	say "warning: /manifest.json has the basics only"
 	jq -n --arg now "$(date -u +%Y-%m-%dT%H:%M:%SZ)" --arg host "$PGHOST" \
 		--arg port "$PGPORT" --arg bb "$client" '{version: 2,
 		created_at: $now, connector: "postgresql+bin", host: $host,
-		port: $port, pg_basebackup_version: $bb,
+		port: $port, basetar_version: $bb,
 		dump_format: "basebackup"}' >"$work/manifest.json"
 }
 
@@ -299,8 +250,16 @@ backup_option() {
 	wal_method=*) die "$EX_USAGE" "wal_method: fetch or none (stream cannot go to one stdout stream)" ;;
 	hold_wal=on|hold_wal=off) hold_wal=${1#*=} ;;
 	hold_wal=*) die "$EX_USAGE" "hold_wal: on or off" ;;
-	producer=basetar|producer=pg_basebackup) producer=${1#*=} ;;
-	producer=*) die "$EX_USAGE" "producer: basetar or pg_basebackup" ;;
+	strict=on|strict=off) strict=${1#*=} ;;
+	strict=*) die "$EX_USAGE" "strict: on or off" ;;
+	silence_timeout=*)
+		silence=${1#*=}
+		case $silence in
+		'' | *[!0-9]* | ???????*)
+			die "$EX_USAGE" "silence_timeout: seconds, at most 604800 (0: no limit)" ;;
+		esac
+		[ "$silence" -le 604800 ] ||
+			die "$EX_USAGE" "silence_timeout: seconds, at most 604800 (0: no limit)" ;;
 	# The plugin's own (plakar-pg-importer(1)): nothing to do here.
 	stall_timeout=*) ;;
 	*) return 1 ;;
@@ -331,7 +290,7 @@ take_options() {
 # location among them if it is not an argument.
 connect_options() {
 	checkpoint=fast label='' max_rate='' progress=auto wal_method=fetch
-	hold_wal=on producer=basetar
+	hold_wal=on strict=off silence=600
 	from_stdin=''
 	OPTIND=1
 	while getopts i opt; do
@@ -403,15 +362,8 @@ connect_options() {
 		rm -f "$PGSSLKEY"
 		PGSSLKEY=/proc/self/fd/5 ;;
 	esac
-	# What makes the tar, and its version, once: for the preflight and
-	# for pgmeta.
-	if [ "$producer" = pg_basebackup ]; then
-		pg_basebackup=$(pgtool pg_basebackup)
-		client=$(LC_ALL=C "$pg_basebackup" --version) ||
-			die "$EX_PREFLIGHT" "cannot run $pg_basebackup"
-	else
-		client=$(basetar --version)
-	fi
+	# What makes the tar, and its version, for pgmeta.
+	client=$(basetar --version)
 }
 
 # The preflight; once it passed, the options as plakar-pg options prints
@@ -434,19 +386,15 @@ backup() {
 
 	metadata_start
 	preflight
-	[ "$wal_method" != fetch ] || [ "$hold_wal" != on ] || hold_wal
 	metadata
 
-	if [ "$producer" = basetar ]; then
-		set -- basetar -X "$wal_method" -c "$checkpoint"
-		[ -z "$spc_oids" ] || set -- "$@" -t "$spc_oids"
-		[ -z "$max_rate" ] || set -- "$@" -r "$max_rate"
-	else
-		# Its text is read below: in English.
-		set -- env LC_ALL=C "$pg_basebackup" -w -D - -F tar \
-			-X "$wal_method" -c "$checkpoint"
-		[ -z "$max_rate" ] || set -- "$@" -r "$max_rate"
-	fi
+	# basetar holds the WAL itself, with a temporary slot on the
+	# connection that runs the backup (basetar(1)).
+	set -- basetar -X "$wal_method" -c "$checkpoint" -T "$silence"
+	[ "$wal_method" != fetch ] || [ "$hold_wal" != on ] || set -- "$@" -S
+	[ "$strict" != on ] || set -- "$@" -s
+	[ -z "$spc_oids" ] || set -- "$@" -t "$spc_oids"
+	[ -z "$max_rate" ] || set -- "$@" -r "$max_rate"
 	[ -z "$label" ] || set -- "$@" -l "$label"
 	if [ "$progress" = on ] || { [ "$progress" = auto ] && [ -t 2 ]; }; then
 		set -- "$@" -P
@@ -454,8 +402,8 @@ backup() {
 	wal_flag=
 	[ "$wal_method" != fetch ] || wal_flag=-w
 
-	# basetar (or pg_basebackup) | tarsplit, each waited for by its own
-	# pid, the producer's stderr both shown and kept for what went wrong.
+	# basetar | tarsplit, each waited for by its own pid, basetar's
+	# stderr both shown and kept for what went wrong.
 	mkfifo "$work/tar" "$work/bb.stderr"
 	guarded tee "$work/bb.err" <"$work/bb.stderr" >&2 &
 	tee_pid=$!
@@ -474,7 +422,6 @@ backup() {
 	wait "$tee_pid" || true
 	tee_pid=
 	cat "$work/ts.err" >&2
-	slot_check
 
 	# Whoever reads the frames went away: nothing else matters then.
 	[ "$ts_status" -ne 141 ] ||
@@ -489,32 +436,20 @@ backup() {
 	if [ "$bb_status" -ne 0 ]; then
 		status=$EX_BASEBACKUP
 		if [ "$bb_status" -gt 128 ]; then
-			msg="$producer was killed by signal $((bb_status - 128))"
-		elif [ "$producer" = basetar ]; then
+			msg="basetar was killed by signal $((bb_status - 128))"
+		else
 			# its last line, after any progress line's returns
 			reason=$(tail -n 1 "$work/bb.err" | tr '\r' '\n' |
 				sed -n -e 's/^basetar: //' -e '$p')
 			# basetar's exit status says what failed, the SQLSTATE
 			# in its line why (basetar(1)).
-			case $bb_status:$reason in
-			4:*) status=$EX_CHECKSUM
-			     msg="page checksum failure (SQLSTATE XX001): the data arrived but is corrupt; the cluster needs repair before it can be backed up" ;;
-			# the status is 3 whatever; the hint, where the
-			# server says it in English (its SQLSTATE is XX000)
-			*"requested WAL segment "*" has already been removed"*)
-			     msg="the server removed WAL the backup needed: raise wal_keep_size, or let plakar-pg hold a slot (it needs a SQL connection): $reason" ;;
+			case $bb_status in
+			4) status=$EX_CHECKSUM
+			   msg="page checksum failure (SQLSTATE XX001): the data arrived but is corrupt; the cluster needs repair before it can be backed up" ;;
+			5) status=$EX_SILENCE
+			   msg="the server sent nothing for $silence s (silence_timeout): the backup is stopped" ;;
 			*) msg="basetar failed (exit $bb_status): $reason" ;;
 			esac
-		elif grep -q -e 'checksum error occurred' -e 'checksum verification fail' "$work/bb.err"; then
-			status=$EX_CHECKSUM
-			msg="page checksum failure (SQLSTATE XX001): the data arrived but is corrupt; the cluster needs repair before it can be backed up"
-		elif grep -q 'can only write single tablespace to stdout' "$work/bb.err"; then
-			status=$EX_PREFLIGHT
-			msg="the cluster has user tablespaces: pg_basebackup cannot send them in one stream; use producer=basetar"
-		elif grep -q 'requested WAL segment .* has already been removed' "$work/bb.err"; then
-			msg="the server removed WAL the backup needed: raise wal_keep_size, or let plakar-pg hold a slot (it needs a SQL connection)"
-		else
-			msg="pg_basebackup failed (exit $bb_status): $(first_error "$work/bb.err")"
 		fi
 		# tarsplit may have seen a whole stream and said nothing.
 		[ "$ts_status" -ne 0 ] || error_frame "$msg"
@@ -523,7 +458,7 @@ backup() {
 	case $ts_status in
 	0) ;;
 	2) die "$EX_VERIFY" "the backup does not match its backup_manifest" ;;
-	*) die "$EX_BASEBACKUP" "the tar stream from $producer was broken" ;;
+	*) die "$EX_BASEBACKUP" "the tar stream from basetar was broken" ;;
 	esac
 	cat "$work/end"
 }

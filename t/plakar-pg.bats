@@ -86,7 +86,9 @@ restore_and_start() {
 	run plakar-pg backup "$LOC" host="$T/wal" max_rate=4M hold_wal=off
 	wait "$c"
 	assert_equal "$status" 3
-	[[ $output == *"plakar-pg: the server removed WAL the backup needed"* ]]
+	# told by where basetar was (past pg_control, no slot), not by words
+	[[ $output == *"plakar-pg: basetar failed (exit 3): the server removed WAL the backup needed before it could send it: raise wal_keep_size, or hold the WAL with a slot (-S): "* ]] ||
+		fail "$output"
 	# with it, the same race is harmless
 	churn & c=$!
 	run -0 --separate-stderr sh -c "plakar-pg backup '$LOC' host='$T/wal' max_rate=4M > slot.frames"
@@ -155,8 +157,9 @@ restore_and_start() {
 	[[ $stderr == "plakar-pg: no free WAL sender or connection (max_wal_senders, max_connections): "*"exceeds max_wal_senders (currently 1) (SQLSTATE 53300)" ]] || fail "$stderr"
 	psql -h "$T/pf" -qX -c "CREATE TABLESPACE ts1 LOCATION '$T/pf/ts'"
 	sleep 1
-	run -2 --separate-stderr plakar-pg backup "$LOC" host="$T/pf" producer=pg_basebackup
-	assert_equal "$stderr" "plakar-pg: the cluster has user tablespaces (ts1): pg_basebackup cannot send them in one stream; use producer=basetar"
+	# pg_basebackup, which could not send them, is no producer any more
+	run -1 --separate-stderr plakar-pg backup "$LOC" host="$T/pf" producer=pg_basebackup
+	assert_equal "$stderr" "uriparse: unknown option: producer"
 	pg_stop "$T/pf"
 }
 
@@ -331,15 +334,99 @@ START TIMELINE: 7"
 	[ ! -e out/global/pg_control ]
 }
 
-@test "the WAL slot's session ended mid-backup (pg_terminate_backend): a warning, and the backup goes on" {
+@test "the slot is on the backup's own connection: one WAL sender; ending it (pg_terminate_backend) fails the backup, exit 3" {
 	plakar-pg backup "$LOC" host="$PGHOST" max_rate=4M > slot.frames 2> slot.err &
 	pid=$!
-	wait_sql "SELECT count(*) FROM pg_replication_slots WHERE active_pid IS NOT NULL" 1
+	wait_sql "SELECT count(*) FROM pg_replication_slots s JOIN pg_stat_replication r ON r.pid = s.active_pid WHERE s.temporary AND r.state = 'backup'" 1 ||
+		fail "no temporary slot held by the WAL sender of the backup"
+	run -0 psql -tAXc "SELECT count(*) FROM pg_stat_replication"
+	assert_output 1
 	psql -qXAt -c "SELECT pg_terminate_backend(active_pid) FROM pg_replication_slots" > /dev/null
 	status=0
 	wait "$pid" || status=$?
-	assert_equal "$status" 0
-	assert_equal "$(last_type slot.frames)" end
-	run cat slot.err
-	assert_output --partial "plakar-pg: warning: the session holding the WAL slot ended during the backup"
+	assert_equal "$status" 3
+	[ "$(last_type slot.frames)" != end ] || fail "an end frame"
+	run -0 tail -n 1 slot.err
+	assert_output --regexp '^plakar-pg: basetar failed \(exit 3\): '
+	run -0 psql -tAXc "SELECT count(*) FROM pg_replication_slots"
+	assert_output 0
+}
+
+@test "slots refused (max_replication_slots = 0): a warning from the check and basetar, the backup goes on; strict=on fails both, exit 2" {
+	pg_cluster "$T/noslot"
+	pg_stop "$T/noslot"
+	pg_start "$T/noslot" "-c max_replication_slots=0"
+	run -0 --separate-stderr plakar-pg check "$LOC" host="$T/noslot"
+	assert_equal "$stderr" "plakar-pg: warning: the server has max_replication_slots = 0: WAL cannot be held for the backup, and a busy server may remove WAL the backup needs"
+	run -0 --separate-stderr sh -c "plakar-pg backup '$LOC' host='$T/noslot' > noslot.frames"
+	assert_equal "$(last_type noslot.frames)" end
+	# 53400 on 15, though max_replication_slots = 0 is 55000 in SQL's
+	# pg_create_physical_replication_slot
+	[[ $stderr == *"basetar: warning: WAL is not held for the backup: "*"(SQLSTATE 53400)"* ]] || fail "$stderr"
+	run -2 --separate-stderr plakar-pg check "$LOC" host="$T/noslot" strict=on
+	assert_equal "$stderr" "plakar-pg: the server has max_replication_slots = 0: WAL cannot be held for the backup, and a busy server may remove WAL the backup needs (strict=on)"
+	run -2 --separate-stderr sh -c "plakar-pg backup '$LOC' host='$T/noslot' strict=on > strict.frames"
+	[ "$(last_type strict.frames)" != end ] || fail "an end frame"
+	# basetar alone, strict: the refusal is its failure
+	run -3 --separate-stderr sh -c "PGHOST='$T/noslot' basetar -S -s > /dev/null"
+	[[ $stderr == "basetar: cannot hold the WAL for the backup: "*"(SQLSTATE 53400)" ]] || fail "$stderr"
+	pg_stop "$T/noslot"
+}
+
+@test "strict=on: /manifest.json that would be incomplete fails the backup; pgmeta -s says why" {
+	psql -qX -c "CREATE ROLE reponly LOGIN REPLICATION"
+	run -0 --separate-stderr sh -c "plakar-pg backup postgres+bin://reponly@localhost host='$PGHOST' > lax.frames"
+	assert_equal "$(last_type lax.frames)" end
+	[[ $stderr == *"pgmeta: warning: "* ]] || fail "no warning from pgmeta: $stderr"
+	run -2 --separate-stderr sh -c "plakar-pg backup postgres+bin://reponly@localhost host='$PGHOST' strict=on > strict.frames"
+	assert_equal "$(tail -n 1 <<<"$stderr")" "plakar-pg: /manifest.json would be incomplete (strict=on): grant the role pg_read_all_settings and CONNECT on each database, or let strict be off"
+	[ "$(last_type strict.frames)" != end ] || fail "an end frame"
+	run -3 --separate-stderr env PGUSER=reponly pgmeta -s
+	assert_output ''
+	assert_regex "$(tail -n 1 <<<"$stderr")" '^pgmeta: [0-9]+ warnings?: the metadata is incomplete \(--strict\)$'
+	psql -qX -c "DROP ROLE reponly"
+}
+
+@test "pgprobe -k: the server's clock over a replication connection, without SQL" {
+	run -0 pgprobe -r -k "SHOW server_version_num"
+	clock=$(sed -n 2p <<<"$output")
+	now=$(psql -tAXc "SELECT floor(extract(epoch FROM clock_timestamp()))::bigint")
+	[ $((now - clock)) -ge 0 ] && [ $((now - clock)) -le 5 ] || fail "clock $clock, server $now"
+	run -1 pgprobe -k "SELECT 1"
+}
+
+@test "a server that goes silent mid-stream (its WAL sender stopped): exit 7 after silence_timeout, no end frame, nothing left" {
+	plakar-pg backup "$LOC" host="$PGHOST" max_rate=4M silence_timeout=3 > silent.frames 2> silent.err &
+	pid=$!
+	wait_sql "SELECT count(*) FROM pg_stat_replication WHERE state = 'backup'" 1
+	ws=$(psql -tAXc "SELECT pid FROM pg_stat_replication")
+	sleep 1
+	kill -STOP "$ws"
+	start=$(date +%s)
+	status=0
+	wait "$pid" || status=$?
+	took=$(($(date +%s) - start))
+	kill -CONT "$ws"
+	assert_equal "$status" 7
+	[ "$took" -ge 2 ] && [ "$took" -le 10 ] || fail "ended after $took s"
+	run -0 tail -n 1 silent.err
+	assert_output "plakar-pg: the server sent nothing for 3 s (silence_timeout): the backup is stopped"
+	[ "$(last_type silent.frames)" != end ] || fail "an end frame"
+	wait_sql "SELECT count(*) FROM pg_stat_replication" 0 || fail "a WAL sender is left"
+	run -0 psql -tAXc "SELECT count(*) FROM pg_replication_slots"
+	assert_output 0
+}
+
+@test "the start checkpoint never comes (the checkpointer stopped): basetar stops after -T, exit 5; the wrapper's 7" {
+	ckpt=$(psql -tAXc "SELECT pid FROM pg_stat_activity WHERE backend_type = 'checkpointer'")
+	psql -qXc "CREATE TABLE dirty AS SELECT generate_series(1, 1000) AS n"
+	kill -STOP "$ckpt"
+	run -5 --separate-stderr sh -c "basetar -T 2 > /dev/null"
+	assert_equal "$stderr" "basetar: the server sent nothing for 2 s for the start checkpoint (-T): the backup is stopped"
+	run --separate-stderr sh -c "plakar-pg backup '$LOC' host='$PGHOST' silence_timeout=2 > ck.frames"
+	kill -CONT "$ckpt"
+	assert_equal "$status" 7
+	assert_equal "$(tail -n 1 <<<"$stderr")" "plakar-pg: the server sent nothing for 2 s (silence_timeout): the backup is stopped"
+	wait_sql "SELECT count(*) FROM pg_stat_replication" 0 || fail "a WAL sender is left"
+	psql -qXc "DROP TABLE dirty"
 }

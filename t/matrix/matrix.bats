@@ -85,6 +85,11 @@ matrix() {
 
 	run -0 --separate-stderr sh -c "plakar-pg backup postgres+bin://postgres@localhost host='$W/src' > f.frames"
 	assert_equal "$(last_type f.frames)" end
+	# no warning: the slot on basetar's connection and the server's
+	# clock over replication (pgprobe -k) work on this major
+	[[ $stderr != *warning* ]] || fail "$stderr"
+	run -0 pgprobe -r -k "SHOW server_version_num"
+	assert_line -n 1 --regexp '^[0-9]{10}$'
 	pg_stop "$W/src"
 	as_pg plakar-pg restore "$W/copy/data" < f.frames
 	run -0 plakar-pg relocate -B "$bindir" -T "$W/ts=$W/newts" "$W/copy/data"

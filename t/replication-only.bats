@@ -1,0 +1,143 @@
+#!/usr/bin/env bats
+bats_require_minimum_version 1.5.0
+# Through the real Plakar, a role with REPLICATION and nothing more, and
+# pg_hba.conf's replication line only, as the user's page sets it up: the
+# backup still holds a slot, still reads the server's clock (so Plakar's
+# cache works), restores, verifies and starts.  With the client's clock
+# skewed by faketime, the fresh-file rule still follows the server's.
+
+setup_file() {
+	load common
+	load plakar
+	T=$(pg_tmpdir)
+	export T
+	pg_tcp_cluster "$T/src" replicator secret
+	# the replication line alone: no SQL for this role
+	cat > "$T/src/data/pg_hba.conf" <<-HBA
+		local all postgres trust
+		local replication postgres trust
+		host replication replonly 127.0.0.1/32 scram-sha-256
+	HBA
+	pg_env "$T/src"
+	export PGPORT=$PORT
+	psql -qX -v ON_ERROR_STOP=1 <<-'SQL'
+		SET password_encryption = 'scram-sha-256';
+		CREATE ROLE replonly LOGIN REPLICATION PASSWORD 'secret';
+		SELECT pg_reload_conf();
+	SQL
+	pgbench -i -s 2 -q >/dev/null 2>&1
+	psql -qXc CHECKPOINT
+	mkdir "$T/plakar"
+	plakar_env "$T/plakar"
+	plakar_package "$T"
+}
+
+teardown_file() {
+	plakar_suite_end
+}
+
+setup() {
+	load common
+	load plakar
+	plakar_test
+	plakar pkg add "$PTAR" >/dev/null
+	plakar at "$W/store" create -plaintext >/dev/null
+	plakar source add rp "postgres+bin://replonly:secret@127.0.0.1:$PORT"
+}
+
+teardown() {
+	pg_stop "$W"
+	plakar_stop
+	rm -rf "$W"
+}
+
+snapshots() {
+	plakar at "$W/store" ls | awk '{ print $2 }'
+}
+
+# The importer's count on stderr: "N files, M of them taken from ...".
+cache_share() {
+	local line files cached
+	line=$(grep "files, .* of them taken from Plakar's cache" <<<"$1")
+	files=$(awk '{ print $2 }' <<<"$line")
+	cached=$(awk '{ print $4 }' <<<"$line")
+	echo "# $line" >&3
+	[ "$files" -gt 500 ] && [ $((cached * 10)) -ge $((files * 7)) ]
+}
+
+# The C programs of the plugin, not Plakar (a static Go program), run
+# with the client's clock off by $1.
+skewed() {
+	local skew=$1
+	shift
+	FAKETIME_DONT_FAKE_MONOTONIC=1 faketime -f "$skew" "$@"
+}
+
+@test "a replication-only role: the slot held during the run, the cache on the second backup, restore, verify, start, same data" {
+	# SQL is refused to this role, so the test knows what it tests
+	run ! env PGPASSWORD=secret psql -h 127.0.0.1 -U replonly -d postgres -tAXc "SELECT 1"
+	# slow enough to see the slot; in the source, since a backup with
+	# -o is not compared with the one before it for Plakar's cache
+	plakar source add rps "postgres+bin://replonly:secret@127.0.0.1:$PORT" max_rate=8M
+	run -0 plakar source check rps
+	pg_dump_of "$T/src" "$PORT" > before.sql
+	# the dump's hint bits written out now, not by the backup's own
+	# checkpoint, which would make every file new to the first backup
+	psql -qXc CHECKPOINT
+	sleep 3
+	plakar at "$W/store" backup @rps > first.out 2> first.err &
+	pid=$!
+	wait_sql "SELECT count(*) FROM pg_replication_slots s JOIN pg_stat_replication r ON r.pid = s.active_pid WHERE s.temporary AND s.slot_name ~ '^plakar_pg_' AND r.usename = 'replonly'" 1 ||
+		fail "no slot held during the backup"
+	wait "$pid" || fail "$(cat first.err)"
+	grep -q "backup completed without errors" first.out || fail "$(cat first.out first.err)"
+	! grep -q "warning: cannot read the server's clock" first.err ||
+		fail "$(cat first.err)"
+	sleep 3
+	run -0 --separate-stderr plakar at "$W/store" backup @rps
+	cache_share "$stderr" || fail "the second backup read (almost) every file again"
+	snap=$(snapshots | head -n 1)
+	run -0 plakar at "$W/store" restore -to "$W/data" "$snap"
+	[ "$(id -u)" != 0 ] || chown -R postgres: "$W/data"
+	run -0 as_pg pg_verifybackup -i manifest.json "$W/data"
+	pg_start "$W" "-p 5433"
+	pg_dump_of "$W" 5433 > after.sql
+	run -0 diff before.sql after.sql
+}
+
+@test "the client's clock an hour ahead (faketime): a page changed in place under an unchanged mtime and size is read again" {
+	psql -qX -v ON_ERROR_STOP=1 <<-'SQL'
+		CREATE TABLE stale (id int PRIMARY KEY, v int) WITH (fillfactor = 50);
+		INSERT INTO stale SELECT i, 0 FROM generate_series(1, 20) i;
+		CHECKPOINT;
+	SQL
+	f=$T/src/data/$(psql -tAXc "SELECT pg_relation_filepath('stale')")
+	# a minute ahead of the server's clock (this host's, unskewed): fresh
+	# by the server's clock, stale by the skewed client's, kept across
+	# the change
+	mtime=$(($(date +%s) + 60))
+	touch -d "@$mtime" "$f"
+	run -0 skewed +1h plakar at "$W/store" backup @rp
+	size=$(stat -c %s "$f")
+	psql -qX -v ON_ERROR_STOP=1 -c "UPDATE stale SET v = 42 WHERE id = 1" -c CHECKPOINT
+	touch -d "@$mtime" "$f"
+	[ "$(stat -c %s "$f")" = "$size" ] || fail "the file changed size"
+	run -0 skewed +1h plakar at "$W/store" backup @rp
+	snap=$(snapshots | head -n 1)
+	run -0 plakar at "$W/store" restore -to "$W/data" "$snap"
+	[ "$(id -u)" != 0 ] || chown -R postgres: "$W/data"
+	pg_start "$W" "-p 5433"
+	run -0 psql -h "$W" -p 5433 -tAXc "SELECT v FROM stale WHERE id = 1"
+	assert_output 42
+	psql -qXc "DROP TABLE stale"
+}
+
+@test "the client's clock an hour behind (faketime): an idle cluster's second backup still takes most files from the cache" {
+	# the skew is real: the programs see it
+	run -0 skewed -1h date +%s
+	[ $(($(date +%s) - output)) -ge 3500 ] || fail "faketime did not skew: $output"
+	run -0 skewed -1h plakar at "$W/store" backup @rp
+	sleep 3
+	run -0 --separate-stderr skewed -1h plakar at "$W/store" backup @rp
+	cache_share "$stderr" || fail "the second backup read (almost) every file again"
+}
