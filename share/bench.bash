@@ -10,7 +10,7 @@
 # BENCH_PLAKAR_ROUNDS, BENCH_RACE_ROUNDS set the rounds; BENCH_BIG_SCALE
 # the big cluster's pgbench scale (0: none); BENCH_RACE=0 leaves the race
 # out, BENCH_RACE_ONLY=1 runs it alone, BENCH_PLAKAR_ONLY=1 runs the
-# Plakar section alone.  CPU is counted per run, from the kernel's
+# Plakar section alone, BENCH_LAYERS_ONLY=1 the first section alone.  CPU is counted per run, from the kernel's
 # counters of the run's own process tree (share/bench-cpu.bash).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -91,6 +91,7 @@ python3 t/tartool.py many 100000 > "$T/many.tar"
 printf 'tarsplit, 100 000-file manifest        %s KiB   (goal <= 65536)\n' "$(cat "$T/many.rss")"
 rm -f "$T/many.tar"
 printf 'plakar-pg backup        / alone        %s   (goal <= 1.15)\n' "$(ratio wrapper alone)"
+[ "${BENCH_LAYERS_ONLY:-0}" != 1 ] || exit 0
 
 # Tablespaces: the same data twice, two pgbench databases of half the
 # scale each, in two clusters (one a copy of the other); in the second,

@@ -104,3 +104,46 @@ plakar_test() {
 	cd "$W" || return 1
 	plakar_env "$W/plakar"
 }
+
+# cache_share STDERR: the importer's count in a backup's stderr ("N files,
+# M of them taken from Plakar's cache"), shown; true when more than 500
+# files and at least 70% of them came from the cache.
+cache_share() {
+	local line files cached
+	line=$(grep "files, .* of them taken from Plakar's cache" <<<"$1")
+	files=$(awk '{ print $2 }' <<<"$line")
+	cached=$(awk '{ print $4 }' <<<"$line")
+	echo "# $line" >&3
+	[ "$files" -gt 500 ] && [ $((cached * 10)) -ge $((files * 7)) ]
+}
+
+# assert_page_read_again SOURCE MTIME [COMMAND ...]: a page of a table
+# changed in place between two backups of @SOURCE into $W/store, under
+# the same mtime (MTIME, set before and after) and size, comes back
+# changed from the second snapshot: Plakar's cache did not keep the old
+# one.  COMMAND, if any, runs plakar (faketime, say).
+assert_page_read_again() {
+	local src=$1 mtime=$2 f size snap
+	shift 2
+	psql -qX -v ON_ERROR_STOP=1 <<-'SQL'
+		CREATE TABLE stale (id int PRIMARY KEY, v int) WITH (fillfactor = 50);
+		INSERT INTO stale SELECT i, 0 FROM generate_series(1, 20) i;
+		CHECKPOINT;
+	SQL
+	f=$T/src/data/$(psql -tAXc "SELECT pg_relation_filepath('stale')")
+	touch -d "@$mtime" "$f"
+	run -0 "$@" plakar at "$W/store" backup "@$src"
+	size=$(stat -c %s "$f")
+	psql -qX -v ON_ERROR_STOP=1 -c "UPDATE stale SET v = 42 WHERE id = 1" -c CHECKPOINT
+	touch -d "@$mtime" "$f"
+	[ "$(stat -c %s "$f")" = "$size" ] || fail "the file changed size"
+	run -0 "$@" plakar at "$W/store" backup "@$src"
+	snap=$(plakar at "$W/store" ls | awk 'NR == 1 { print $2 }')
+	run -0 plakar at "$W/store" restore -to "$W/data" "$snap"
+	[ "$(id -u)" != 0 ] || chown -R postgres: "$W/data"
+	pg_start "$W" "-p 5433"
+	run -0 psql -h "$W" -p 5433 -tAXc "SELECT v FROM stale WHERE id = 1"
+	pg_stop "$W"
+	psql -qXc "DROP TABLE stale"
+	assert_output 42
+}
