@@ -10,8 +10,9 @@
 # BENCH_PLAKAR_ROUNDS, BENCH_RACE_ROUNDS set the rounds; BENCH_BIG_SCALE
 # the big cluster's pgbench scale (0: none); BENCH_RACE=0 leaves the race
 # out, BENCH_RACE_ONLY=1 runs it alone, BENCH_PLAKAR_ONLY=1 runs the
-# Plakar section alone, BENCH_LAYERS_ONLY=1 the first section alone.  CPU is counted per run, from the kernel's
-# counters of the run's own process tree (share/bench-cpu.bash).
+# Plakar section alone, BENCH_LAYERS_ONLY=1 the first section alone.
+# CPU is counted per run, from the kernel's counters of the run's own
+# process tree (share/bench-cpu.bash).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 # shellcheck source=t/pg.bash
