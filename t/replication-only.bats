@@ -66,8 +66,7 @@ skewed() {
 @test "a replication-only role: the slot held during the run, the cache on the second backup, restore, verify, start, same data" {
 	# SQL is refused to this role, so the test knows what it tests
 	run ! env PGPASSWORD=secret psql -h 127.0.0.1 -U replonly -d postgres -tAXc "SELECT 1"
-	# slow enough to see the slot; in the source, since a backup with
-	# -o is not compared with the one before it for Plakar's cache
+	# slow enough to see the slot, the same for both backups
 	plakar source add rps "postgres+bin://replonly:secret@127.0.0.1:$PORT" max_rate=8M
 	run -0 plakar source check rps
 	pg_dump_of "$T/src" "$PORT" > before.sql
