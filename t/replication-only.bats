@@ -9,27 +9,19 @@ bats_require_minimum_version 1.5.0
 setup_file() {
 	load common
 	load plakar
-	T=$(pg_tmpdir)
-	export T
-	pg_tcp_cluster "$T/src" replicator secret
+	plakar_suite secret 2
 	# the replication line alone: no SQL for this role
 	cat > "$T/src/data/pg_hba.conf" <<-HBA
 		local all postgres trust
 		local replication postgres trust
 		host replication replonly 127.0.0.1/32 scram-sha-256
 	HBA
-	pg_env "$T/src"
-	export PGPORT=$PORT
 	psql -qX -v ON_ERROR_STOP=1 <<-'SQL'
 		SET password_encryption = 'scram-sha-256';
 		CREATE ROLE replonly LOGIN REPLICATION PASSWORD 'secret';
 		SELECT pg_reload_conf();
+		CHECKPOINT;
 	SQL
-	pgbench -i -s 2 -q >/dev/null 2>&1
-	psql -qXc CHECKPOINT
-	mkdir "$T/plakar"
-	plakar_env "$T/plakar"
-	plakar_package "$T"
 }
 
 teardown_file() {
@@ -56,11 +48,13 @@ snapshots() {
 }
 
 # The C programs of the plugin, not Plakar (a static Go program), run
-# with the client's clock off by $1.
+# with the client's clock off by $1.  libfaketime comes before ASan's
+# runtime in LD_PRELOAD: the sanitizer build is told to let it.
 skewed() {
 	local skew=$1
 	shift
-	FAKETIME_DONT_FAKE_MONOTONIC=1 faketime -f "$skew" "$@"
+	ASAN_OPTIONS=${ASAN_OPTIONS:+$ASAN_OPTIONS:}verify_asan_link_order=0 \
+		FAKETIME_DONT_FAKE_MONOTONIC=1 faketime -f "$skew" "$@"
 }
 
 @test "a replication-only role: the slot held during the run, the cache on the second backup, restore, verify, start, same data" {
