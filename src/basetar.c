@@ -7,9 +7,7 @@
 #include <sys/random.h>
 
 #include <err.h>
-#include <errno.h>
 #include <fcntl.h>
-#include <poll.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -152,19 +150,18 @@ server_failed(const struct backup *b, PGresult *res, const char *what)
 	const char *primary = PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY);
 	char msg[1024];
 
-	pgconn_message(primary != NULL ? primary : PQresultErrorMessage(res),
-	    msg, sizeof(msg));
-	if (state != NULL && strcmp(state, "XX001") == 0)
+	if (state != NULL && strcmp(state, "XX001") == 0) {
+		pgconn_message(primary != NULL ? primary :
+		    PQresultErrorMessage(res), msg, sizeof(msg));
 		errx(EXIT_CHECKSUM, "page checksum failure (SQLSTATE XX001): %s",
 		    msg);
+	}
+	pgconn_result_line(res, msg, sizeof(msg));
 	if (b->fetch && !b->wal_held && merge_past_control(b->merge))
 		errx(EXIT_BACKUP, "the server removed WAL the backup needed "
 		    "before it could send it: raise wal_keep_size, or hold "
-		    "the WAL with a slot (-S): %s%s%s%s", msg, state ?
-		    " (SQLSTATE " : "", state ? state : "", state ? ")" : "");
-	if (state != NULL)
-		errx(EXIT_BACKUP, "%s: %s (SQLSTATE %s)", what, msg, state);
-	errx(EXIT_BACKUP, "%s: %s", what, msg[0] ? msg : "the connection was lost");
+		    "the WAL with a slot (-S): %s", msg);
+	errx(EXIT_BACKUP, "%s: %s", what, msg);
 }
 
 static void
@@ -266,22 +263,13 @@ check_expected(const struct backup *b, const char *expected)
 static void
 await_server(struct backup *b, long seconds, const char *what)
 {
-	struct pollfd pfd;
-	int r;
+	int r = pgconn_wait(b->conn, seconds > 0 ? seconds * 1000 : -1);
 
-	pfd.fd = PQsocket(b->conn);
-	pfd.events = POLLIN;
-	for (;;) {
-		r = poll(&pfd, 1, seconds > 0 ? (int)(seconds * 1000) : -1);
-		if (r == -1 && errno == EINTR)
-			continue;
-		if (r == -1)
-			err(EXIT_BACKUP, "poll");
-		if (r == 0)
-			errx(EXIT_SILENCE, "the server sent nothing for %ld s %s "
-			    "(-T): the backup is stopped", seconds, what);
-		return;
-	}
+	if (r == -1)
+		err(EXIT_BACKUP, "poll");
+	if (r == 0)
+		errx(EXIT_SILENCE, "the server sent nothing for %ld s %s "
+		    "(-T): the backup is stopped", seconds, what);
 }
 
 /* The next CopyData, waiting at most -T seconds for it. */
@@ -441,8 +429,7 @@ static void
 hold_wal(struct backup *b, int strict)
 {
 	unsigned char r[6];
-	char cmd[160], name[64], msg[512];
-	const char *state;
+	char cmd[160], name[64], msg[600];
 	PGresult *res;
 
 	if (getrandom(r, sizeof(r), 0) != (ssize_t)sizeof(r))
@@ -459,17 +446,12 @@ hold_wal(struct backup *b, int strict)
 		b->wal_held = 1;
 		return;
 	}
-	state = PQresultErrorField(res, PG_DIAG_SQLSTATE);
-	pgconn_message(PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY) ?
-	    PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY) :
-	    PQerrorMessage(b->conn), msg, sizeof(msg));
-	if (strict)
-		errx(EXIT_BACKUP, "cannot hold the WAL for the backup: %s "
-		    "(SQLSTATE %s)", msg, state ? state : "none");
-	warnx("warning: WAL is not held for the backup: %s (SQLSTATE %s); a "
-	    "busy server may remove WAL the backup needs", msg,
-	    state ? state : "none");
+	pgconn_result_line(res, msg, sizeof(msg));
 	PQclear(res);
+	if (strict)
+		errx(EXIT_BACKUP, "cannot hold the WAL for the backup: %s", msg);
+	warnx("warning: WAL is not held for the backup: %s; a busy server "
+	    "may remove WAL the backup needs", msg);
 }
 
 /* Server notices (a checksum failure's file, WAL waits), one safe line. */

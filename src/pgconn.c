@@ -1,6 +1,7 @@
 /*
  * Connecting with libpq, and saying why it failed by SQLSTATE.
  */
+#include <errno.h>
 #include <poll.h>
 #include <stdio.h>
 #include <time.h>
@@ -196,9 +197,8 @@ be64_put(unsigned char *p, uint64_t v)
 		p[i] = (unsigned char)(v & 0xff);
 }
 
-/* A command's failure, as one line with its SQLSTATE. */
-static void
-command_failed(PGresult *res, const char *what, char *msg, size_t msglen)
+void
+pgconn_result_line(const PGresult *res, char *out, size_t outlen)
 {
 	const char *state = PQresultErrorField(res, PG_DIAG_SQLSTATE);
 	const char *primary = PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY);
@@ -206,9 +206,33 @@ command_failed(PGresult *res, const char *what, char *msg, size_t msglen)
 
 	pgconn_message(primary != NULL ? primary : PQresultErrorMessage(res),
 	    line, sizeof(line));
-	snprintf(msg, msglen, "%s: %s%s%s%s", what, line[0] ? line :
+	snprintf(out, outlen, "%s%s%s%s", line[0] ? line :
 	    "the connection was lost", state ? " (SQLSTATE " : "",
 	    state ? state : "", state ? ")" : "");
+}
+
+int
+pgconn_wait(PGconn *conn, long ms)
+{
+	struct pollfd pfd;
+	int r;
+
+	pfd.fd = PQsocket(conn);
+	pfd.events = POLLIN;
+	while ((r = poll(&pfd, 1, ms < 0 ? -1 : (int)ms)) == -1 &&
+	    errno == EINTR)
+		;
+	return r > 0 ? 1 : r;
+}
+
+/* A command's failure, as one line with its SQLSTATE. */
+static void
+command_failed(PGresult *res, const char *what, char *msg, size_t msglen)
+{
+	char line[600];
+
+	pgconn_result_line(res, line, sizeof(line));
+	snprintf(msg, msglen, "%s: %s", what, line);
 }
 
 /* The next CopyData, waiting at most until deadline_ms (monotonic). */
@@ -216,17 +240,14 @@ static int
 copy_data(PGconn *conn, char **data, int64_t deadline_ms)
 {
 	struct timespec now;
-	struct pollfd pfd;
 	int n;
 
 	for (;;) {
 		if ((n = PQgetCopyData(conn, data, 1)) != 0)
 			return n;
 		clock_gettime(CLOCK_MONOTONIC, &now);
-		pfd.fd = PQsocket(conn);
-		pfd.events = POLLIN;
 		n = (int)(deadline_ms - (now.tv_sec * 1000 + now.tv_nsec / 1000000));
-		if (n <= 0 || poll(&pfd, 1, n) == 0)
+		if (n <= 0 || pgconn_wait(conn, n) != 1)
 			return 0;
 		if (!PQconsumeInput(conn))
 			return -2;

@@ -36,6 +36,19 @@ PGconn	*pgconn_open(int replication, const char *dbname, const char *appname,
  */
 int	 pgconn_server_clock(PGconn *, int64_t *, char *, size_t);
 
+/*
+ * A failed result as one safe line: its primary message and, when the
+ * server gave one, "(SQLSTATE XXXXX)"; "the connection was lost" when
+ * there is no message.  res may be NULL.
+ */
+void	 pgconn_result_line(const PGresult *, char *, size_t);
+
+/*
+ * Wait at most ms milliseconds (negative: no limit) for the server to
+ * send something: 1 when it did, 0 when the time ran out, -1 on error.
+ */
+int	 pgconn_wait(PGconn *, long);
+
 /* The SQLSTATE in a verbose libpq message ("FATAL:  28P01: ..."), or "". */
 void	 pgconn_sqlstate(const char *, char state[6]);
 
