@@ -52,52 +52,78 @@ PROTO_INCLUDE = /usr/include
 PROTO_C = $(GEN)/connectors.pb-c.c $(GEN)/importer.pb-c.c \
 	$(GEN)/google/protobuf/timestamp.pb-c.c
 
-ALL_CFLAGS = $(WARNFLAGS) -D_GNU_SOURCE -DVERSION='"$(VERSION)"' \
+ALL_CFLAGS = $(WARNFLAGS) -D_GNU_SOURCE -DVERSION='"$(VERSION)"' -I$(GEN) \
 	$(PKG_CFLAGS) $(HARDEN) $(FORTIFY) $(CFLAGS) $(EXTRA_CFLAGS)
 ALL_LDFLAGS = $(HARDEN_LD) $(LDFLAGS)
 
-PROGS = tarsplit tarjoin uriparse pgmeta basetar pgprobe plakar-pg-importer
+PROGS = tarsplit tarjoin uriparse pgmeta basetar pgprobe runpipe plakar-pg-importer
 SCRIPTS = plakar-pg
-MAN1 = man/plakar-pg.1 man/plakar-pg-importer.1 man/tarsplit.1 man/tarjoin.1 man/uriparse.1 man/pgmeta.1 man/basetar.1 man/pgprobe.1
+MAN1 = man/plakar-pg.1 man/plakar-pg-importer.1 man/tarsplit.1 man/tarjoin.1 man/uriparse.1 man/pgmeta.1 man/basetar.1 man/pgprobe.1 man/runpipe.1
 MAN5 = man/frames.5
 MAN7 = man/plakar-pg.7
 MANS = $(MAN1) $(MAN5) $(MAN7)
 
 all: $(PROGS:%=$(OUT)/%) $(SCRIPTS:%=$(OUT)/%)
 
-# The wrapper is a shell script: built by copying, with its run bit.
-$(OUT)/%: src/%.sh Makefile
-	@mkdir -p $(OUT)
-	sed 's/@VERSION@/$(VERSION)/' $< > $@.tmp && chmod 755 $@.tmp && \
-	    mv $@.tmp $@
+# The outcome table (share/outcomes) as C, as sh and as mdoc.
+OUTCOMES = share/outcomes share/outcomes.awk
+$(GEN)/outcomes.inc: $(OUTCOMES)
+	@mkdir -p $(GEN)
+	awk -v form=c -f share/outcomes.awk share/outcomes > $@.tmp && mv $@.tmp $@
 
-$(OBJ)/%.o: src/%.c src/*.h
+$(GEN)/outcomes.sh: $(OUTCOMES)
+	@mkdir -p $(GEN)
+	awk -v form=sh -f share/outcomes.awk share/outcomes > $@.tmp && mv $@.tmp $@
+
+# plakar-pg(7)'s EXIT STATUS table, rewritten in place; make lint fails
+# when it is stale.
+outcomes: $(OUTCOMES)
+	@mkdir -p build
+	awk -v form=mdoc -f share/outcomes.awk share/outcomes > build/outcomes.mdoc
+	awk 'FNR == NR { t = t $$0 "\n"; next } \
+	    /^\.\\" BEGIN outcomes/ { print; printf "%s", t; skip = 1; next } \
+	    /^\.\\" END outcomes/ { skip = 0 } !skip' \
+	    build/outcomes.mdoc man/plakar-pg.7 > build/plakar-pg.7.tmp
+	mv build/plakar-pg.7.tmp man/plakar-pg.7
+
+# The wrapper is a shell script: built by copying, with its run bit, its
+# version and the outcomes' exit statuses put in.
+$(OUT)/%: src/%.sh $(GEN)/outcomes.sh Makefile
+	@mkdir -p $(OUT)
+	sed -e 's/@VERSION@/$(VERSION)/' -e '/^@OUTCOMES@$$/{r $(GEN)/outcomes.sh' -e 'd;}' $< > $@.tmp && \
+	    chmod 755 $@.tmp && mv $@.tmp $@
+
+$(OBJ)/%.o: src/%.c src/*.h $(GEN)/outcomes.inc
 	@mkdir -p $(OBJ)
 	$(CC) $(ALL_CFLAGS) -c -o $@ $<
 
-$(OUT)/tarsplit: $(OBJ)/tarsplit.o $(OBJ)/bmverify.o $(OBJ)/frame.o $(OBJ)/util.o
+$(OUT)/tarsplit: $(OBJ)/tarsplit.o $(OBJ)/bmverify.o $(OBJ)/frame.o $(OBJ)/util.o $(OBJ)/outcome.o
 	@mkdir -p $(OUT)
 	$(CC) $(ALL_CFLAGS) -o $@ $^ $(ARCHIVE_LIBS) $(JSON_LIBS) $(CRYPTO_LIBS) $(ALL_LDFLAGS)
 
-$(OUT)/tarjoin: $(OBJ)/tarjoin.o $(OBJ)/frame.o $(OBJ)/util.o
+$(OUT)/tarjoin: $(OBJ)/tarjoin.o $(OBJ)/frame.o $(OBJ)/util.o $(OBJ)/outcome.o
 	@mkdir -p $(OUT)
 	$(CC) $(ALL_CFLAGS) -o $@ $^ $(ARCHIVE_LIBS) $(JSON_LIBS) $(ALL_LDFLAGS)
 
-$(OUT)/uriparse: $(OBJ)/uriparse.o $(OBJ)/util.o
+$(OUT)/uriparse: $(OBJ)/uriparse.o $(OBJ)/util.o $(OBJ)/outcome.o
 	@mkdir -p $(OUT)
 	$(CC) $(ALL_CFLAGS) -o $@ $^ $(JSON_LIBS) $(ALL_LDFLAGS)
 
-$(OUT)/pgmeta: $(OBJ)/pgmeta.o $(OBJ)/util.o
+$(OUT)/pgmeta: $(OBJ)/pgmeta.o $(OBJ)/util.o $(OBJ)/outcome.o
 	@mkdir -p $(OUT)
 	$(CC) $(ALL_CFLAGS) -o $@ $^ $(PQ_LIBS) $(JSON_LIBS) $(ALL_LDFLAGS)
 
-$(OUT)/basetar: $(OBJ)/basetar.o $(OBJ)/archmerge.o $(OBJ)/pgconn.o $(OBJ)/util.o
+$(OUT)/basetar: $(OBJ)/basetar.o $(OBJ)/archmerge.o $(OBJ)/pgconn.o $(OBJ)/util.o $(OBJ)/outcome.o
 	@mkdir -p $(OUT)
 	$(CC) $(ALL_CFLAGS) -o $@ $^ $(PQ_LIBS) $(ALL_LDFLAGS)
 
-$(OUT)/pgprobe: $(OBJ)/pgprobe.o $(OBJ)/pgconn.o $(OBJ)/util.o
+$(OUT)/pgprobe: $(OBJ)/pgprobe.o $(OBJ)/pgconn.o $(OBJ)/util.o $(OBJ)/outcome.o
 	@mkdir -p $(OUT)
 	$(CC) $(ALL_CFLAGS) -o $@ $^ $(PQ_LIBS) $(ALL_LDFLAGS)
+
+$(OUT)/runpipe: $(OBJ)/runpipe.o $(OBJ)/util.o $(OBJ)/outcome.o
+	@mkdir -p $(OUT)
+	$(CC) $(ALL_CFLAGS) -o $@ $^ $(ALL_LDFLAGS)
 
 $(PROTO_C): share/proto/connectors.proto share/proto/importer.proto
 	@mkdir -p $(GEN)
@@ -111,7 +137,7 @@ $(OBJ)/pb/%.o: $(GEN)/%.c $(PROTO_C)
 
 # The importer: its service needs the generated code, its transport nghttp2.
 IMPORTER_OBJS = $(OBJ)/plakar-pg-importer.o $(OBJ)/importer.o \
-	$(OBJ)/grpcserver.o $(OBJ)/child.o $(OBJ)/frame.o $(OBJ)/util.o \
+	$(OBJ)/grpcserver.o $(OBJ)/child.o $(OBJ)/frame.o $(OBJ)/util.o $(OBJ)/outcome.o \
 	$(OBJ)/pb/connectors.pb-c.o $(OBJ)/pb/importer.pb-c.o \
 	$(OBJ)/pb/google/protobuf/timestamp.pb-c.o
 
@@ -133,7 +159,7 @@ $(OBJ)/grpc_echo.o: t/grpc_echo.c src/*.h
 	@mkdir -p $(OBJ)
 	$(CC) $(ALL_CFLAGS) -Isrc -c -o $@ t/grpc_echo.c
 
-$(OUT)/grpc_echo: $(OBJ)/grpc_echo.o $(OBJ)/grpcserver.o $(OBJ)/util.o
+$(OUT)/grpc_echo: $(OBJ)/grpc_echo.o $(OBJ)/grpcserver.o $(OBJ)/util.o $(OBJ)/outcome.o
 	@mkdir -p $(OUT)
 	$(CC) $(ALL_CFLAGS) -o $@ $^ $(H2_LIBS) $(ALL_LDFLAGS)
 
@@ -143,7 +169,7 @@ $(OBJ)/importer_test.o: t/importer_test.c src/*.h $(PROTO_C)
 
 # The service without its transport: grpcserver.o is not linked.
 $(OUT)/importer_test: $(OBJ)/importer_test.o $(OBJ)/importer.o \
-    $(OBJ)/child.o $(OBJ)/frame.o $(OBJ)/util.o \
+    $(OBJ)/child.o $(OBJ)/frame.o $(OBJ)/util.o $(OBJ)/outcome.o \
     $(OBJ)/pb/connectors.pb-c.o $(OBJ)/pb/importer.pb-c.o \
     $(OBJ)/pb/google/protobuf/timestamp.pb-c.o
 	@mkdir -p $(OUT)
@@ -160,7 +186,7 @@ testprogs: $(TESTPROGS)
 FUZZ_SECONDS = 30
 FUZZERS = uriparse frame grpcserver basetar tarsplit
 FUZZ_FLAGS = -g -O1 -D_GNU_SOURCE -fsanitize=fuzzer,address,undefined \
-	-fno-sanitize-recover=all $(PKG_CFLAGS) $(H2_CFLAGS) -Isrc
+	-fno-sanitize-recover=all $(PKG_CFLAGS) $(H2_CFLAGS) -Isrc -I$(GEN)
 FUZZ_MAX_LEN_uriparse = 512
 FUZZ_MAX_LEN_frame = 4096
 FUZZ_MAX_LEN_grpcserver = 65536
@@ -171,9 +197,11 @@ FUZZ_MAX_LEN_grpcserver = 65536
 # quarantine and libFuzzer's corpus fill.
 FUZZ_MAX_LEN_tarsplit = 8388608
 
-build/fuzz/uriparse: src/uriparse.c src/util.c src/util.h
+build/fuzz/uriparse: src/uriparse.c src/util.c src/outcome.c src/util.h \
+    src/outcome.h $(GEN)/outcomes.inc
 	@mkdir -p build/fuzz
 	clang $(FUZZ_FLAGS) -DURIPARSE_FUZZ -o $@ src/uriparse.c src/util.c \
+	    src/outcome.c \
 	    $(JSON_LIBS)
 
 build/fuzz/frame: t/fuzz/frame.c src/frame.c src/util.c src/frame.h src/util.h
@@ -188,10 +216,11 @@ build/fuzz/grpcserver: t/fuzz/grpcserver.c src/grpcserver.c src/util.c \
 	    src/util.c $(H2_LIBS)
 
 build/fuzz/tarsplit: t/fuzz/tarsplit.c t/fuzz/tarsplit-exit.h src/tarsplit.c \
-    src/bmverify.c src/frame.c src/util.c src/bmverify.h src/frame.h src/util.h
+    src/bmverify.c src/frame.c src/util.c src/outcome.c src/bmverify.h \
+    src/frame.h src/util.h src/outcome.h $(GEN)/outcomes.inc
 	@mkdir -p build/fuzz
 	clang $(FUZZ_FLAGS) -DTARSPLIT_FUZZ -o $@ t/fuzz/tarsplit.c \
-	    src/tarsplit.c src/bmverify.c src/frame.c src/util.c \
+	    src/tarsplit.c src/bmverify.c src/frame.c src/util.c src/outcome.c \
 	    $(ARCHIVE_LIBS) $(JSON_LIBS) $(CRYPTO_LIBS)
 
 build/fuzz/basetar: t/fuzz/basetar.c src/archmerge.c src/util.c \
@@ -258,6 +287,11 @@ check-asan: tools
 
 lint:
 	mandoc -Tlint -Wwarning $(MANS)
+	@mkdir -p build
+	awk -v form=mdoc -f share/outcomes.awk share/outcomes > build/outcomes.mdoc
+	sed -n '/^\.\\" BEGIN outcomes/,/^\.\\" END outcomes/p' man/plakar-pg.7 | \
+	    sed '1d;$$d' | diff -u build/outcomes.mdoc - || \
+	    { echo "man/plakar-pg.7: its outcome table is stale: make outcomes"; exit 1; }
 	shellcheck -s sh $(SCRIPTS:%=src/%.sh) share/*.sh
 	shellcheck -s bash -x t/*.bash t/*/*.bash share/*.bash .ci/run
 	sh share/include-cycles.sh
@@ -290,4 +324,4 @@ package: all
 clean:
 	rm -rf build bin
 
-.PHONY: all install-deps check check-asan check-matrix check-parity lint bench fuzz package install clean testprogs tools servers
+.PHONY: all outcomes install-deps check check-asan check-matrix check-parity lint bench fuzz package install clean testprogs tools servers

@@ -18,15 +18,10 @@
 #include <libpq-fe.h>
 
 #include "archmerge.h"
+#include "outcome.h"
 #include "pgconn.h"
 #include "util.h"
 
-/* Exit statuses: basetar(1). */
-#define EXIT_USAGE	1
-#define EXIT_CONNECT	2
-#define EXIT_BACKUP	3
-#define EXIT_CHECKSUM	4
-#define EXIT_SILENCE	5
 #define PIPE_SIZE	(1024 * 1024)
 #define SILENCE_DEFAULT	600	/* seconds: -T */
 
@@ -58,14 +53,13 @@ struct backup {
 };
 
 static const char synopsis[] =
-    "usage: basetar [-PSs] [-c fast|spread] [-l label] [-m algorithm]\n"
+    "usage: basetar [-PSs] [-c fast|spread] [-F fd] [-l label] [-m algorithm]\n"
     "               [-r rate] [-T seconds] [-t oid,...] [-X fetch|none]\n";
 
 static void
 usage(void)
 {
-	fputs(synopsis, stderr);
-	exit(EXIT_USAGE);
+	status_usage(synopsis);
 }
 
 static void
@@ -75,10 +69,9 @@ help(void)
 	fputs("A base backup of the server the libpq environment names, as one\n"
 	    "tar on stdout: the data directory, each tablespace under\n"
 	    "pg_tblspc/OID/, the WAL it needs, and backup_manifest last.\n"
-	    "-S holds the WAL with a temporary slot; -s fails on a warning.\n"
-	    "Exit: 0 ok, 1 usage, 2 cannot connect, 3 backup failed,\n"
-	    "4 page checksum failure, 5 the server went silent (-T).\n"
-	    "See basetar(1).\n", stdout);
+	    "-S holds the WAL with a temporary slot; -s fails on a warning;\n"
+	    "-F fd gets the outcome as one JSON line.  Exit statuses: the\n"
+	    "table in plakar-pg(7).  See basetar(1).\n", stdout);
 	exit(0);
 }
 
@@ -153,15 +146,15 @@ server_failed(const struct backup *b, PGresult *res, const char *what)
 	if (state != NULL && strcmp(state, "XX001") == 0) {
 		pgconn_message(primary != NULL ? primary :
 		    PQresultErrorMessage(res), msg, sizeof(msg));
-		errx(EXIT_CHECKSUM, "page checksum failure (SQLSTATE XX001): %s",
-		    msg);
+		status_exit(OUTCOME_CHECKSUM, "XX001", "page checksum failure "
+		    "(SQLSTATE XX001): %s", msg);
 	}
 	pgconn_result_line(res, msg, sizeof(msg));
 	if (b->fetch && !b->wal_held && merge_past_control(b->merge))
-		errx(EXIT_BACKUP, "the server removed WAL the backup needed "
-		    "before it could send it: raise wal_keep_size, or hold "
-		    "the WAL with a slot (-S): %s", msg);
-	errx(EXIT_BACKUP, "%s: %s", what, msg);
+		status_exit(OUTCOME_WAL_REMOVED, state, "the server removed "
+		    "WAL the backup needed before it could send it: raise "
+		    "wal_keep_size, or hold the WAL with a slot (-S): %s", msg);
+	status_exit(OUTCOME_BACKUP_FAILED, state, "%s: %s", what, msg);
 }
 
 static void
@@ -191,7 +184,7 @@ read_tablespaces(struct backup *b, PGresult *res)
 	int base = 0;
 
 	if (PQnfields(res) < 3 || PQntuples(res) < 1)
-		errx(EXIT_BACKUP, "the server's tablespace list is malformed");
+		status_exit(OUTCOME_BACKUP_FAILED, NULL, "the server's tablespace list is malformed");
 	b->nts = (size_t)PQntuples(res);
 	b->ts = xmalloc(b->nts * sizeof(*b->ts));
 	b->total_kb = 0;
@@ -215,16 +208,17 @@ read_tablespaces(struct backup *b, PGresult *res)
 		}
 		if (strspn(t->oid, "0123456789") != strlen(t->oid) ||
 		    t->oid[0] == '\0')
-			errx(EXIT_BACKUP, "the server's tablespace list is malformed");
+			status_exit(OUTCOME_BACKUP_FAILED, NULL, "the server's tablespace list is malformed");
 		/* allow_in_place_tablespaces: its files are not sent apart */
 		if (t->location == NULL || t->location[0] != '/')
-			errx(EXIT_BACKUP, "tablespace %s is in place (location "
+			status_exit(OUTCOME_IN_PLACE_TABLESPACE, NULL,
+			    "tablespace %s is in place (location "
 			    "\"%s\"): its files cannot be backed up as a "
 			    "tablespace; move it with ALTER TABLE ... SET "
 			    "TABLESPACE", t->oid, t->location ? t->location : "");
 	}
 	if (base != 1 || b->ts[b->nts - 1].oid != NULL)
-		errx(EXIT_BACKUP, "the server's tablespace list is malformed");
+		status_exit(OUTCOME_BACKUP_FAILED, NULL, "the server's tablespace list is malformed");
 }
 
 /*
@@ -247,7 +241,8 @@ check_expected(const struct backup *b, const char *expected)
 			if (b->ts[i].oid != NULL && strcmp(b->ts[i].oid, oid) == 0)
 				break;
 		if (i == b->nts)
-			errx(EXIT_BACKUP, "tablespace %s is not in the server's "
+			status_exit(OUTCOME_IN_PLACE_TABLESPACE, NULL,
+			    "tablespace %s is not in the server's "
 			    "base backup: an in-place tablespace, whose files "
 			    "would be left out", oid);
 	}
@@ -266,9 +261,10 @@ await_server(struct backup *b, long seconds, const char *what)
 	int r = pgconn_wait(b->conn, seconds > 0 ? seconds * 1000 : -1);
 
 	if (r == -1)
-		err(EXIT_BACKUP, "poll");
+		status_err(OUTCOME_BACKUP_FAILED, "poll");
 	if (r == 0)
-		errx(EXIT_SILENCE, "the server sent nothing for %ld s %s "
+		status_exit(OUTCOME_SILENCE, NULL, "the server sent nothing "
+		    "for %ld s %s "
 		    "(-T): the backup is stopped", seconds, what);
 }
 
@@ -336,7 +332,7 @@ read_copy(struct backup *b, const struct options *o, int framed)
 
 		PQfreemem(data);
 		if (r == -1)
-			errx(EXIT_BACKUP, "%s", err);
+			status_exit(OUTCOME_BACKUP_FAILED, NULL, "%s", err);
 		if (o->progress)
 			progress(b, 0);
 	}
@@ -344,7 +340,7 @@ read_copy(struct backup *b, const struct options *o, int framed)
 		char msg[1024];
 
 		pgconn_message(PQerrorMessage(b->conn), msg, sizeof(msg));
-		errx(EXIT_BACKUP, "the base backup broke off: %s", msg);
+		status_exit(OUTCOME_BACKUP_FAILED, NULL, "the base backup broke off: %s", msg);
 	}
 }
 
@@ -363,7 +359,7 @@ run_backup(struct backup *b, const struct options *o)
 	cmd = base_backup_command(o, b->server);
 	if (!PQsendQuery(b->conn, cmd)) {
 		pgconn_message(PQerrorMessage(b->conn), err, sizeof(err));
-		errx(EXIT_BACKUP, "cannot start the base backup: %s", err);
+		status_exit(OUTCOME_BACKUP_FAILED, NULL, "cannot start the base backup: %s", err);
 	}
 	free(cmd);
 	while ((res = next_result(b, tuples == 0)) != NULL) {
@@ -375,12 +371,12 @@ run_backup(struct backup *b, const struct options *o)
 				check_expected(b, o->expected);
 				b->merge = merge_new(STDOUT_FILENO, b->ts, b->nts);
 			} else if (tuples > 3)
-				errx(EXIT_BACKUP, "the server sent more results "
+				status_exit(OUTCOME_BACKUP_FAILED, NULL, "the server sent more results "
 				    "than a base backup has");
 			break;
 		case PGRES_COPY_OUT:
 			if (tuples != 2)
-				errx(EXIT_BACKUP, "the server sent data before "
+				status_exit(OUTCOME_BACKUP_FAILED, NULL, "the server sent data before "
 				    "its tablespace list");
 			if (b->server >= 150000)
 				read_copy(b, o, 1);
@@ -390,7 +386,7 @@ run_backup(struct backup *b, const struct options *o)
 				    merge_manifest(b->merge, err, sizeof(err));
 
 				if (r == -1)
-					errx(EXIT_BACKUP, "%s", err);
+					status_exit(OUTCOME_BACKUP_FAILED, NULL, "%s", err);
 				read_copy(b, o, 0);
 			}
 			copies++;
@@ -407,13 +403,13 @@ run_backup(struct backup *b, const struct options *o)
 	}
 	if (!complete || tuples != 3) {
 		pgconn_message(PQerrorMessage(b->conn), err, sizeof(err));
-		errx(EXIT_BACKUP, "the base backup ended early%s%s",
+		status_exit(OUTCOME_BACKUP_FAILED, NULL, "the base backup ended early%s%s",
 		    err[0] ? ": " : "", err);
 	}
 	if (o->progress)
 		progress(b, 1);
 	if (merge_finish(b->merge, err, sizeof(err)) == -1)
-		errx(EXIT_BACKUP, "%s", err);
+		status_exit(OUTCOME_BACKUP_FAILED, NULL, "%s", err);
 }
 
 /*
@@ -429,11 +425,12 @@ static void
 hold_wal(struct backup *b, int strict)
 {
 	unsigned char r[6];
-	char cmd[160], name[64], msg[600];
+	char cmd[160], name[64], msg[600], code[6];
+	const char *state;
 	PGresult *res;
 
 	if (getrandom(r, sizeof(r), 0) != (ssize_t)sizeof(r))
-		errx(EXIT_BACKUP, "getrandom failed");
+		status_exit(OUTCOME_BACKUP_FAILED, NULL, "getrandom failed");
 	/* unique across hosts and PID namespaces backing up one cluster */
 	snprintf(name, sizeof(name), "plakar_pg_%ld_%02x%02x%02x%02x%02x%02x",
 	    (long)getpid(), r[0], r[1], r[2], r[3], r[4], r[5]);
@@ -447,9 +444,12 @@ hold_wal(struct backup *b, int strict)
 		return;
 	}
 	pgconn_result_line(res, msg, sizeof(msg));
+	state = res != NULL ? PQresultErrorField(res, PG_DIAG_SQLSTATE) : NULL;
+	snprintf(code, sizeof(code), "%s", state != NULL ? state : "");
 	PQclear(res);
 	if (strict)
-		errx(EXIT_BACKUP, "cannot hold the WAL for the backup: %s", msg);
+		status_exit(OUTCOME_SLOT_REFUSED, code, "cannot hold the WAL for "
+		    "the backup: %s", msg);
 	warnx("warning: WAL is not held for the backup: %s; a busy server "
 	    "may remove WAL the backup needs", msg);
 }
@@ -536,8 +536,12 @@ main(int argc, char *argv[])
 		printf("basetar (plakar-pg) %s\n", VERSION);
 		return 0;
 	}
-	while ((ch = getopt(argc, argv, "PST:c:l:m:r:st:X:")) != -1) {
+	status_open("basetar", NULL);
+	while ((ch = getopt(argc, argv, "F:PST:c:l:m:r:st:X:")) != -1) {
 		switch (ch) {
+		case 'F':
+			status_open("basetar", optarg);
+			break;
 		case 'P':
 			o.progress = 1;
 			break;
@@ -546,7 +550,7 @@ main(int argc, char *argv[])
 			break;
 		case 'T':
 			if ((o.silence = parse_seconds(optarg)) == -1)
-				errx(EXIT_USAGE, "-T: seconds, at most 604800 (0: "
+				status_exit(OUTCOME_USAGE, NULL, "-T: seconds, at most 604800 (0: "
 				    "no limit)");
 			break;
 		case 's':
@@ -555,15 +559,15 @@ main(int argc, char *argv[])
 		case 'c':
 			if (strcmp(optarg, "fast") != 0 &&
 			    strcmp(optarg, "spread") != 0)
-				errx(EXIT_USAGE, "-c: fast or spread");
+				status_exit(OUTCOME_USAGE, NULL, "-c: fast or spread");
 			o.checkpoint = optarg;
 			break;
 		case 'l':
 			/* backup_label is a line format */
 			if (strpbrk(optarg, "\n\r") != NULL)
-				errx(EXIT_USAGE, "-l: a label may not hold a newline");
+				status_exit(OUTCOME_USAGE, NULL, "-l: a label may not hold a newline");
 			if (strlen(optarg) > 1023)
-				errx(EXIT_USAGE, "-l: longer than the server's 1023 bytes");
+				status_exit(OUTCOME_USAGE, NULL, "-l: longer than the server's 1023 bytes");
 			o.label = optarg;
 			break;
 		case 'm':
@@ -573,24 +577,24 @@ main(int argc, char *argv[])
 			    strcasecmp(optarg, "SHA256") != 0 &&
 			    strcasecmp(optarg, "SHA384") != 0 &&
 			    strcasecmp(optarg, "SHA512") != 0)
-				errx(EXIT_USAGE, "-m: NONE, CRC32C, SHA224, "
+				status_exit(OUTCOME_USAGE, NULL, "-m: NONE, CRC32C, SHA224, "
 				    "SHA256, SHA384 or SHA512");
 			o.checksums = optarg;
 			break;
 		case 'r':
 			if ((o.max_rate = parse_rate(optarg)) == -1)
-				errx(EXIT_USAGE, "-r: kB/s from 32 to 1048576, "
+				status_exit(OUTCOME_USAGE, NULL, "-r: kB/s from 32 to 1048576, "
 				    "or with k or M (32M)");
 			break;
 		case 't':
 			if (strspn(optarg, "0123456789,") != strlen(optarg))
-				errx(EXIT_USAGE, "-t: tablespace OIDs, comma-separated");
+				status_exit(OUTCOME_USAGE, NULL, "-t: tablespace OIDs, comma-separated");
 			o.expected = optarg;
 			break;
 		case 'X':
 			if (strcmp(optarg, "fetch") != 0 &&
 			    strcmp(optarg, "none") != 0)
-				errx(EXIT_USAGE, "-X: fetch or none");
+				status_exit(OUTCOME_USAGE, NULL, "-X: fetch or none");
 			o.wal = optarg;
 			break;
 		default:
@@ -600,7 +604,7 @@ main(int argc, char *argv[])
 	if (optind != argc)
 		usage();
 	if (isatty(STDOUT_FILENO))
-		errx(EXIT_USAGE, "stdout is a terminal: send the tar to a "
+		status_exit(OUTCOME_USAGE, NULL, "stdout is a terminal: send the tar to a "
 		    "file or a pipe");
 	/* fewer, larger writes when stdout is a pipe */
 	(void)fcntl(STDOUT_FILENO, F_SETPIPE_SZ, PIPE_SIZE);
@@ -608,18 +612,14 @@ main(int argc, char *argv[])
 	memset(&b, 0, sizeof(b));
 	b.conn = pgconn_open(1, NULL, "basetar", &why, state, msg, sizeof(msg));
 	if (b.conn == NULL) {
-		if (why == PGCONN_NO_PASSWORD)
-			errx(EXIT_CONNECT, "no password supplied");
-		if (state[0] != '\0')
-			errx(EXIT_CONNECT, "cannot connect: %s (SQLSTATE %s)",
-			    msg, state);
-		errx(EXIT_CONNECT, "cannot connect: %s", msg);
+		pgconn_fail(1, why, state, msg);
 	}
 	PQsetNoticeProcessor(b.conn, notice, NULL);
 	PQsetErrorVerbosity(b.conn, PQERRORS_DEFAULT);
 	b.server = PQserverVersion(b.conn);
 	if (b.server < 130000)
-		errx(EXIT_BACKUP, "the server is PostgreSQL %d: backup "
+		status_exit(OUTCOME_SERVER_TOO_OLD, NULL, "the server is "
+		    "PostgreSQL %d: backup "
 		    "manifests need 13 or later", b.server / 10000);
 	b.fetch = strcmp(o.wal, "fetch") == 0;
 	/*
@@ -638,5 +638,6 @@ main(int argc, char *argv[])
 	run_backup(&b, &o);
 	PQfinish(b.conn);
 	merge_free(b.merge);
+	status_ok();
 	return 0;
 }

@@ -7,7 +7,6 @@
 
 #include <errno.h>
 #include <fcntl.h>
-#include <ftw.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdio.h>
@@ -16,98 +15,38 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <jansson.h>
+
 #include "child.h"
+#include "outcome.h"
 
 extern char **environ;
 
 /* How long a stopped child has to clean up before SIGKILL. */
 #define STOP_GRACE_MS	5000
 
-static int
-remove_entry(const char *path, const struct stat *st, int flag,
-    struct FTW *ftw)
-{
-	(void)st;
-	(void)flag;
-	if (ftw->level > 0)
-		(void)remove(path);
-	return 0;
-}
-
-static void
-tmpdir_empty(const char *dir)
-{
-	if (dir != NULL)
-		(void)nftw(dir, remove_entry, 16, FTW_DEPTH | FTW_PHYS);
-}
-
-char *
-child_tmpdir_make(char *errbuf, size_t errlen)
-{
-	const char *base = getenv("TMPDIR");
-	char *dir;
-	size_t n;
-
-	if (base == NULL || *base == '\0')
-		base = "/tmp";
-	n = strlen(base) + sizeof("/plakar-pg-importer.XXXXXX");
-	dir = xmalloc(n);
-	snprintf(dir, n, "%s/plakar-pg-importer.XXXXXX", base);
-	if (mkdtemp(dir) == NULL) {
-		seterr(errbuf, errlen, "mkdtemp %s: %s", dir, strerror(errno));
-		free(dir);
-		return NULL;
-	}
-	return dir;
-}
-
-void
-child_tmpdir_remove(const char *dir)
-{
-	if (dir == NULL)
-		return;
-	tmpdir_empty(dir);
-	(void)rmdir(dir);
-}
-
 /* Plakar's secrets and libpq's defaults stay with us. */
 static int
 kept_variable(const char *v)
 {
-	return strncmp(v, "PLAKAR_", 7) != 0 && strncmp(v, "PG", 2) != 0 &&
-	    strncmp(v, "TMPDIR=", 7) != 0;
+	return strncmp(v, "PLAKAR_", 7) != 0 && strncmp(v, "PG", 2) != 0;
 }
 
+/* Its strings are our environ's: free only the array. */
 static char **
-child_environ(const char *tmpdir)
+child_environ(void)
 {
 	size_t n = 0, i, k = 0;
-	char **env, *t;
+	char **env;
 
 	while (environ[n] != NULL)
 		n++;
-	env = xmalloc((n + 2) * sizeof(*env));
+	env = xmalloc((n + 1) * sizeof(*env));
 	for (i = 0; i < n; i++)
 		if (kept_variable(environ[i]))
 			env[k++] = environ[i];
-	t = xmalloc(strlen(tmpdir) + sizeof("TMPDIR="));
-	strcpy(t, "TMPDIR=");
-	strcat(t, tmpdir);
-	env[k++] = t;
 	env[k] = NULL;
 	return env;
-}
-
-/* Its strings are our environ's but the last, TMPDIR's. */
-static void
-free_environ(char **env)
-{
-	size_t k = 0;
-
-	while (env[k + 1] != NULL)
-		k++;
-	free(env[k]);
-	free(env);
 }
 
 static int
@@ -132,24 +71,25 @@ close_fd(int *fd)
  */
 int
 child_spawn(struct child *c, char *const argv[], const char *input,
-    const char *tmpdir, char *errbuf, size_t errlen)
+    char *errbuf, size_t errlen)
 {
 	int in[2] = { -1, -1 }, out[2] = { -1, -1 }, errp[2] = { -1, -1 };
+	int st[2] = { -1, -1 };
 	char **env;
 	pid_t parent = getpid();
 
 	memset(c, 0, sizeof(*c));
-	c->out = c->err = -1;
-	c->tmpdir = tmpdir;
+	c->out = c->err = c->st = -1;
+	c->outcome = -1;
 	if (pipe2(in, O_CLOEXEC) == -1 || pipe2(out, O_CLOEXEC) == -1 ||
-	    pipe2(errp, O_CLOEXEC) == -1) {
+	    pipe2(errp, O_CLOEXEC) == -1 || pipe2(st, O_CLOEXEC) == -1) {
 		seterr(errbuf, errlen, "pipe: %s", strerror(errno));
 		goto fail;
 	}
-	env = child_environ(tmpdir);
+	env = child_environ();
 	if ((c->pid = fork()) == -1) {
 		seterr(errbuf, errlen, "fork: %s", strerror(errno));
-		free_environ(env);
+		free(env);
 		goto fail;
 	}
 	if (c->pid == 0) {
@@ -161,9 +101,11 @@ child_spawn(struct child *c, char *const argv[], const char *input,
 		    prctl(PR_SET_PDEATHSIG, SIGTERM) == -1 ||
 		    getppid() != parent)
 			_exit(126);
+		/* st[1] is above 2: pipes made after 0, 1, 2 are open */
 		if (dup2(in[0], STDIN_FILENO) == -1 ||
 		    dup2(out[1], STDOUT_FILENO) == -1 ||
-		    dup2(errp[1], STDERR_FILENO) == -1)
+		    dup2(errp[1], STDERR_FILENO) == -1 ||
+		    dup2(st[1], CHILD_STATUS_FD) == -1)
 			_exit(126);
 		signal(SIGPIPE, SIG_DFL);
 		environ = env;
@@ -172,19 +114,22 @@ child_spawn(struct child *c, char *const argv[], const char *input,
 		    argv[0], strerror(errno));
 		_exit(127);
 	}
-	free_environ(env);
+	free(env);
 	(void)setpgid(c->pid, c->pid);	/* whichever of us comes first */
 	c->pgid = c->pid;
 	close_fd(&in[0]);
 	close_fd(&out[1]);
 	close_fd(&errp[1]);
+	close_fd(&st[1]);
 	/* A few lines of options: they fit in the pipe. */
 	if (input != NULL)
 		(void)write_all(in[1], input, strlen(input));
 	close_fd(&in[1]);
 	c->out = out[0];
 	c->err = errp[0];
-	if (set_nonblock(c->out) == -1 || set_nonblock(c->err) == -1) {
+	c->st = st[0];
+	if (set_nonblock(c->out) == -1 || set_nonblock(c->err) == -1 ||
+	    set_nonblock(c->st) == -1) {
 		seterr(errbuf, errlen, "fcntl: %s", strerror(errno));
 		child_stop(c);
 		return -1;
@@ -197,23 +142,10 @@ fail:
 	close_fd(&out[1]);
 	close_fd(&errp[0]);
 	close_fd(&errp[1]);
+	close_fd(&st[0]);
+	close_fd(&st[1]);
 	c->pid = 0;
 	return -1;
-}
-
-/*
- * The line just read becomes the last line, the reason a failure is
- * given, unless it is a warning: those go on while the reason comes later
- * or never.
- */
-static void
-end_line(struct child *c)
-{
-	if (c->partlen > 0 && !memmem(c->part, c->partlen, "warning: ", 9)) {
-		memcpy(c->lastline, c->part, c->partlen);
-		c->lastline[c->partlen] = '\0';
-	}
-	c->partlen = 0;
 }
 
 int
@@ -221,7 +153,6 @@ child_read_err(struct child *c)
 {
 	char b[4096];
 	ssize_t r;
-	size_t i;
 
 	if (c->err < 0)
 		return -1;
@@ -230,13 +161,67 @@ child_read_err(struct child *c)
 		return 0;
 	if (r <= 0) {
 		close_fd(&c->err);
-		end_line(c);
 		return -1;
 	}
 	(void)write_all(STDERR_FILENO, b, (size_t)r);
-	for (i = 0; i < (size_t)r; i++) {
+	return 1;
+}
+
+/*
+ * A status line (plakar-pg(7)): the first that names a failure is kept,
+ * its outcome and "program: message"; the rest, oks among them, are
+ * passed over.
+ */
+static void
+status_line(struct child *c)
+{
+	json_t *j, *st, *msg, *prog;
+	int o;
+
+	c->part[c->partlen] = '\0';
+	c->partlen = 0;
+	if (c->outcome >= 0 ||
+	    (j = json_loads(c->part, JSON_REJECT_DUPLICATES, NULL)) == NULL)
+		return;
+	st = json_object_get(j, "status");
+	msg = json_object_get(j, "message");
+	prog = json_object_get(j, "program");
+	o = json_is_string(st) ? outcome_by_name(json_string_value(st)) : -1;
+	if (o > 0) {
+		const char *m = json_is_string(msg) ? json_string_value(msg) :
+		    outcome_name(o);
+		const char *p = json_is_string(prog) ?
+		    json_string_value(prog) : "plakar-pg";
+		char *mline = one_line(m, strlen(m));
+		char *pline = one_line(p, strlen(p));
+
+		c->outcome = o;
+		snprintf(c->message, sizeof(c->message), "%.64s: %s", pline,
+		    mline);
+		free(mline);
+		free(pline);
+	}
+	json_decref(j);
+}
+
+int
+child_read_status(struct child *c)
+{
+	char b[4096];
+	ssize_t r, i;
+
+	if (c->st < 0)
+		return -1;
+	r = read(c->st, b, sizeof(b));
+	if (r == -1 && (errno == EAGAIN || errno == EINTR))
+		return 0;
+	if (r <= 0) {
+		close_fd(&c->st);
+		return -1;
+	}
+	for (i = 0; i < r; i++) {
 		if (b[i] == '\n')
-			end_line(c);
+			status_line(c);
 		else if (c->partlen < sizeof(c->part) - 1)
 			c->part[c->partlen++] = b[i];
 	}
@@ -280,8 +265,6 @@ child_reap(struct child *c, int block)
 				(void)kill(-c->pgid, SIGTERM);
 		}
 	}
-	if (c->reaped && c->out < 0 && c->err < 0)
-		tmpdir_empty(c->tmpdir);
 	return c->reaped;
 }
 
@@ -311,43 +294,39 @@ child_stop(struct child *c)
 	}
 	close_fd(&c->out);
 	close_fd(&c->err);
-	tmpdir_empty(c->tmpdir);
+	close_fd(&c->st);
 }
 
 int
-child_run(char *const argv[], const char *input, const char *tmpdir,
-    struct buf *out, char *lastline, size_t linelen)
+child_run(struct child *c, char *const argv[], const char *input,
+    struct buf *out, char *errbuf, size_t errlen)
 {
-	struct child c;
-	struct pollfd p[2];
-	char errbuf[256];
+	struct pollfd p[3];
 
-	lastline[0] = '\0';
-	if (child_spawn(&c, argv, input, tmpdir, errbuf, sizeof(errbuf)) ==
-	    -1) {
-		snprintf(lastline, linelen, "%s", errbuf);
+	if (child_spawn(c, argv, input, errbuf, errlen) == -1)
 		return -1;
-	}
-	while (c.out >= 0 || c.err >= 0) {
-		p[0].fd = c.out;
-		p[1].fd = c.err;
-		p[0].events = p[1].events = POLLIN;
-		if (poll(p, 2, -1) == -1 && errno != EINTR)
+	while (c->out >= 0 || c->err >= 0 || c->st >= 0) {
+		p[0].fd = c->out;
+		p[1].fd = c->err;
+		p[2].fd = c->st;
+		p[0].events = p[1].events = p[2].events = POLLIN;
+		if (poll(p, 3, -1) == -1 && errno != EINTR)
 			break;
 		if (p[0].revents != 0) {
 			ssize_t r;
 
 			buf_reserve(out, 4096);
-			if ((r = child_read_out(&c, out->p + out->len, 4096)) > 0)
+			if ((r = child_read_out(c, out->p + out->len, 4096)) > 0)
 				out->len += (size_t)r;
 		}
 		if (p[1].revents != 0)
-			(void)child_read_err(&c);
+			(void)child_read_err(c);
+		if (p[2].revents != 0)
+			(void)child_read_status(c);
 	}
-	child_reap(&c, 1);
-	child_stop(&c);
+	child_reap(c, 1);
+	child_stop(c);
 	buf_reserve(out, 1);
 	out->p[out->len] = '\0';
-	snprintf(lastline, linelen, "%s", c.lastline);
-	return c.status;
+	return c->status;
 }

@@ -16,6 +16,7 @@
 #include <jansson.h>
 
 #include "child.h"
+#include "outcome.h"
 #include "connectors.pb-c.h"
 #include "frame.h"
 #include "importer.h"
@@ -47,7 +48,6 @@ enum import_state {
 
 struct importer {
 	char		*wrapper;	/* path of plakar-pg */
-	const char	*tmpdir;	/* TMPDIR of what we run */
 	char		*config;	/* key=value lines, for plakar-pg -i */
 
 	struct child	 child;		/* plakar-pg backup */
@@ -84,31 +84,33 @@ importing(const struct importer *s)
 }
 
 /*
- * The wrapper's exit statuses (plakar-pg(1)) as gRPC codes, in one
- * place.  Plakar shows the message of every code but UNAVAILABLE and
- * CANCELLED, which it replaces with words of its own: neither is used.
+ * A failed child's gRPC code and message: those of the outcome its first
+ * failure line names (share/outcomes), else of the first outcome with its
+ * exit status, else INTERNAL.  Plakar shows the message of every code
+ * but UNAVAILABLE and CANCELLED, which it replaces with words of its
+ * own: the table uses neither.
  */
 int
 importer_status_code(int exit_status)
 {
-	switch (exit_status) {
-	case 0:
-		return GRPC_OK;
-	case 1:		/* usage, bad options */
-		return GRPC_INVALID_ARGUMENT;
-	case 2:		/* preflight: unreachable, no REPLICATION, ... */
-		return GRPC_FAILED_PRECONDITION;
-	case 3:		/* pg_basebackup failed */
-	case 6:		/* interrupted */
-		return GRPC_ABORTED;
-	case 4:		/* page checksum failure */
-	case 5:		/* the backup does not match its manifest */
-		return GRPC_DATA_LOSS;
-	case 7:		/* the server went silent */
-		return GRPC_DEADLINE_EXCEEDED;
-	default:	/* killed, or not ours to say */
-		return GRPC_INTERNAL;
+	int o;
+
+	for (o = 0; o < OUTCOME_COUNT; o++)
+		if (outcome_exit((enum outcome)o) == exit_status)
+			return outcome_grpc((enum outcome)o);
+	return GRPC_INTERNAL;
+}
+
+static int
+child_code(const struct child *c, const char **msg, const char *fallback)
+{
+	if (c->outcome > 0) {
+		*msg = c->message;
+		return outcome_grpc((enum outcome)c->outcome);
 	}
+	*msg = fallback;
+	return child_failed(c) && c->status < 128 ?
+	    importer_status_code(c->status) : GRPC_INTERNAL;
 }
 
 /* One protobuf message onto a call's response. */
@@ -177,11 +179,14 @@ init_message(void *arg, struct grpc_call *c, const uint8_t *p, size_t n)
 	Importer__InitRequest *req = importer__init_request__unpack(NULL, n, p);
 	Importer__InitResponse resp = IMPORTER__INIT_RESPONSE__INIT;
 	/* The preflight, so that plakar source check shows what is wrong. */
-	char *argv[] = { s->wrapper, "check", "-i", NULL };
+	char *argv[] = { s->wrapper, "check", "-i", "-F", CHILD_STATUS_ARG,
+	    NULL };
 	struct buf cfg = { 0 }, out = { 0 };
-	char errline[CHILD_LINE_MAX];
+	struct child ch;
+	char errbuf[256];
+	const char *why;
 	size_t i;
-	int status;
+	int status, code;
 
 	if (req == NULL) {
 		grpc_finish(c, GRPC_INVALID_ARGUMENT, "bad InitRequest");
@@ -238,12 +243,15 @@ init_message(void *arg, struct grpc_call *c, const uint8_t *p, size_t n)
 	forget_config(s);
 	s->config = (char *)cfg.p;
 
-	status = child_run(argv, s->config, s->tmpdir, &out, errline,
-	    sizeof(errline));
+	status = child_run(&ch, argv, s->config, &out, errbuf,
+	    sizeof(errbuf));
 	if (status != 0) {
-		grpc_finish(c, status == -1 ? GRPC_INTERNAL :
-		    importer_status_code(status),
-		    errline[0] ? errline : "bad options");
+		if (status == -1)
+			grpc_finish(c, GRPC_INTERNAL, errbuf);
+		else {
+			code = child_code(&ch, &why, "bad options");
+			grpc_finish(c, code, why);
+		}
 		buf_free(&out);
 		return;
 	}
@@ -263,10 +271,13 @@ ping_message(void *arg, struct grpc_call *c, const uint8_t *p, size_t n)
 {
 	struct importer *s = arg;
 	Importer__PingResponse resp = IMPORTER__PING_RESPONSE__INIT;
-	char *argv[] = { s->wrapper, "check", "-i", NULL };
-	char errline[CHILD_LINE_MAX];
+	char *argv[] = { s->wrapper, "check", "-i", "-F", CHILD_STATUS_ARG,
+	    NULL };
+	char errbuf[256];
 	struct buf out = { 0 };
-	int status;
+	struct child ch;
+	const char *why;
+	int status, code;
 
 	(void)p;
 	(void)n;
@@ -274,13 +285,17 @@ ping_message(void *arg, struct grpc_call *c, const uint8_t *p, size_t n)
 		grpc_finish(c, GRPC_FAILED_PRECONDITION, "Ping before Init");
 		return;
 	}
-	status = child_run(argv, s->config, s->tmpdir, &out, errline,
-	    sizeof(errline));
+	status = child_run(&ch, argv, s->config, &out, errbuf,
+	    sizeof(errbuf));
 	buf_free(&out);
 	if (status != 0) {
-		grpc_finish(c, status == -1 ? GRPC_INTERNAL :
-		    importer_status_code(status),
-		    errline[0] ? errline : "the server is not reachable");
+		if (status == -1)
+			grpc_finish(c, GRPC_INTERNAL, errbuf);
+		else {
+			code = child_code(&ch, &why,
+			    "the server is not reachable");
+			grpc_finish(c, code, why);
+		}
 		return;
 	}
 	reply(c, &resp.base);
@@ -315,23 +330,26 @@ import_fail(struct importer *s, int code, const char *fmt, ...)
 }
 
 /*
- * The wrapper failed: its own last line says it best, then its error
+ * The wrapper failed: its first failure line says it, else its error
  * frame; a wrapper killed without a word is said to be so.
  */
 static void
 import_fail_child(struct importer *s, const char *fallback)
 {
 	char killed[128];
-	const char *why = s->child.lastline[0] ? s->child.lastline :
-	    s->failure != NULL ? s->failure : fallback;
+	const char *why;
+	int code;
 
+	while (child_read_status(&s->child) == 1)
+		;
+	code = child_code(&s->child, &why, s->failure != NULL ? s->failure :
+	    fallback);
 	if (why == fallback && s->child.reaped && s->child.status > 128) {
 		snprintf(killed, sizeof(killed), "plakar-pg died in the middle "
 		    "of the backup (signal %d)", s->child.status - 128);
 		why = killed;
 	}
-	import_fail(s, child_failed(&s->child) ?
-	    importer_status_code(s->child.status) : GRPC_INTERNAL, "%s", why);
+	import_fail(s, code, "%s", why);
 }
 
 static const char *
@@ -594,7 +612,7 @@ import_ended(struct importer *s)
 		import_fail(s, GRPC_INTERNAL, "data after the end frame");
 		return 0;
 	}
-	if (s->child.out >= 0 || s->child.err >= 0) {
+	if (s->child.out >= 0 || s->child.err >= 0 || s->child.st >= 0) {
 		s->need_bytes = 1;
 		return 0;
 	}
@@ -619,7 +637,7 @@ static int
 import_failing(struct importer *s)
 {
 	s->inbuf.off = s->inbuf.len = 0;
-	if (s->child.out >= 0 || s->child.err >= 0) {
+	if (s->child.out >= 0 || s->child.err >= 0 || s->child.st >= 0) {
 		s->need_bytes = 1;
 		return 0;
 	}
@@ -658,7 +676,8 @@ static void
 import_open(void *arg, struct grpc_call *c)
 {
 	struct importer *s = arg;
-	char *argv[] = { s->wrapper, "backup", "-i", "progress=off", NULL };
+	char *argv[] = { s->wrapper, "backup", "-i", "-F", CHILD_STATUS_ARG,
+	    "progress=off", NULL };
 	char errbuf[256];
 
 	if (s->config == NULL) {
@@ -671,8 +690,8 @@ import_open(void *arg, struct grpc_call *c)
 		return;
 	}
 	s->import_call = c;
-	if (child_spawn(&s->child, argv, s->config, s->tmpdir, errbuf,
-	    sizeof(errbuf)) == -1) {
+	if (child_spawn(&s->child, argv, s->config, errbuf, sizeof(errbuf)) ==
+	    -1) {
 		import_fail(s, GRPC_INTERNAL, "%s", errbuf);
 		return;
 	}
@@ -918,7 +937,7 @@ hook_fds(void *arg, struct pollfd *p, int max, int *timeout)
 	struct importer *s = arg;
 	int n = 0;
 
-	if (!importing(s) || max < 2)
+	if (!importing(s) || max < 3)
 		return 0;
 	if (s->child.out >= 0 && s->need_bytes) {
 		p[n].fd = s->child.out;
@@ -926,6 +945,10 @@ hook_fds(void *arg, struct pollfd *p, int max, int *timeout)
 	}
 	if (s->child.err >= 0) {
 		p[n].fd = s->child.err;
+		p[n++].events = POLLIN;
+	}
+	if (s->child.st >= 0 && n < max) {
+		p[n].fd = s->child.st;
 		p[n++].events = POLLIN;
 	}
 	if (s->child.pid > 0)
@@ -945,6 +968,8 @@ hook_ready(void *arg, const struct pollfd *p, int n)
 			continue;
 		if (p[i].fd == s->child.err)
 			(void)child_read_err(&s->child);
+		else if (p[i].fd == s->child.st)
+			(void)child_read_status(&s->child);
 		else if (p[i].fd == s->child.out)
 			read_frames(s);
 	}
@@ -955,15 +980,14 @@ const struct grpc_hooks importer_hooks = {
 };
 
 struct importer *
-importer_new(const char *wrapper, const char *tmpdir)
+importer_new(const char *wrapper)
 {
 	struct importer *s = xmalloc(sizeof(*s));
 
 	memset(s, 0, sizeof(*s));
 	s->wrapper = xstrdup(wrapper);
-	s->tmpdir = tmpdir;
-	s->child.out = s->child.err = -1;
-	s->child.tmpdir = tmpdir;
+	s->child.out = s->child.err = s->child.st = -1;
+	s->child.outcome = -1;
 	return s;
 }
 

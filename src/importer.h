@@ -16,8 +16,8 @@ extern const struct grpc_method importer_methods[];
 extern const size_t importer_nmethods;
 extern const struct grpc_hooks importer_hooks;
 
-/* wrapper: the plakar-pg to run; tmpdir: the TMPDIR of what it runs. */
-struct importer *importer_new(const char *, const char *);
+/* wrapper: the plakar-pg to run. */
+struct importer *importer_new(const char *);
 /* Is an Import under way (begun, neither finished nor failed)? */
 int	 importer_busy(const struct importer *);
 /* Stops what runs, forgets the options (they hold secrets), frees. */

@@ -3,13 +3,16 @@
  */
 #include <errno.h>
 #include <poll.h>
+#include <pwd.h>
 #include <stdio.h>
 #include <time.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <libpq-fe.h>
 
+#include "outcome.h"
 #include "pgconn.h"
 #include "util.h"
 
@@ -173,6 +176,59 @@ pgconn_open(int replication, const char *dbname, const char *appname,
 	return NULL;
 }
 
+/* The role libpq connects as: PGUSER, or the user we run as. */
+static const char *
+role_name(void)
+{
+	const char *u = getenv("PGUSER");
+	struct passwd *pw;
+
+	if (u != NULL && *u != '\0')
+		return u;
+	pw = getpwuid(geteuid());
+	return pw != NULL ? pw->pw_name : "(unknown)";
+}
+
+void
+pgconn_fail(int replication, enum pgconn_failure why, const char state[6],
+    const char *msg)
+{
+	const char *role = role_name();
+	char *r = one_line(role, strlen(role));
+
+	switch (why) {
+	case PGCONN_NO_PASSWORD:
+		status_exit(OUTCOME_NO_PASSWORD, NULL, "no password supplied: "
+		    "the server wants one for role %s; give it in the "
+		    "location, the password option or the Plakar source", r);
+	case PGCONN_AUTH:
+		status_exit(OUTCOME_AUTH_FAILED, state, "authentication failed "
+		    "for role %s: %s (SQLSTATE %s)", r, msg, state);
+	case PGCONN_REFUSED:
+		status_exit(OUTCOME_HBA_REJECTED, state, "the server does not "
+		    "admit role %s from this host: %s (SQLSTATE %s)", r, msg,
+		    state);
+	case PGCONN_PRIVILEGE:
+		if (replication)
+			status_exit(OUTCOME_NO_REPLICATION, state, "role %s has "
+			    "no REPLICATION privilege: ALTER ROLE %s "
+			    "REPLICATION, or use another role (SQLSTATE %s)",
+			    r, r, state);
+		break;
+	case PGCONN_TOO_MANY:
+		status_exit(OUTCOME_NO_WAL_SENDER, state, "no free %s "
+		    "(max_wal_senders, max_connections): %s (SQLSTATE %s)",
+		    replication ? "WAL sender or connection" : "connection",
+		    msg, state);
+	default:
+		break;
+	}
+	if (state[0] != '\0')
+		status_exit(OUTCOME_UNREACHABLE, state, "cannot connect: %s "
+		    "(SQLSTATE %s)", msg, state);
+	status_exit(OUTCOME_UNREACHABLE, NULL, "cannot connect: %s", msg);
+}
+
 /* Microseconds from the Unix epoch to PostgreSQL's, 2000-01-01 UTC. */
 #define PG_EPOCH_USEC	(946684800LL * 1000000)
 #define CLOCK_WAIT_MS	10000
@@ -254,6 +310,54 @@ copy_data(PGconn *conn, char **data, int64_t deadline_ms)
 	}
 }
 
+static int64_t
+now_ms(void)
+{
+	struct timespec now;
+
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	return (int64_t)now.tv_sec * 1000 + now.tv_nsec / 1000000;
+}
+
+/* The results of a command until deadline_ms; see pgconn_exec. */
+static PGresult *
+exec_until(PGconn *conn, const char *cmd, int64_t deadline_ms, int *timed_out)
+{
+	PGresult *res, *last = NULL;
+	int64_t left;
+
+	*timed_out = 0;
+	if (!PQsendQuery(conn, cmd))
+		return NULL;
+	for (;;) {
+		while (PQisBusy(conn)) {
+			left = deadline_ms - now_ms();
+			if (left <= 0 || pgconn_wait(conn, (long)left) == 0) {
+				*timed_out = 1;
+				PQclear(last);
+				return NULL;
+			}
+			if (!PQconsumeInput(conn))
+				break;
+		}
+		if ((res = PQgetResult(conn)) == NULL)
+			return last;
+		PQclear(last);
+		last = res;
+		/* a COPY has begun: its data, not another result, comes next */
+		if (PQresultStatus(res) == PGRES_COPY_OUT ||
+		    PQresultStatus(res) == PGRES_COPY_IN ||
+		    PQresultStatus(res) == PGRES_COPY_BOTH)
+			return res;
+	}
+}
+
+PGresult *
+pgconn_exec(PGconn *conn, const char *cmd, long ms, int *timed_out)
+{
+	return exec_until(conn, cmd, now_ms() + ms, timed_out);
+}
+
 /*
  * The server's clock over a replication connection, without SQL: from
  * the position IDENTIFY_SYSTEM gives, START_REPLICATION; one standby
@@ -268,9 +372,16 @@ pgconn_server_clock(PGconn *conn, int64_t *usec, char *msg, size_t msglen)
 	unsigned char reply[34];
 	struct timespec now;
 	int64_t deadline;
-	int n, found = 0;
+	int n, found = 0, late;
 
-	res = PQexec(conn, "IDENTIFY_SYSTEM");
+	/* the whole probe, every step of it, within CLOCK_WAIT_MS */
+	deadline = now_ms() + CLOCK_WAIT_MS;
+	res = exec_until(conn, "IDENTIFY_SYSTEM", deadline, &late);
+	if (late) {
+		snprintf(msg, msglen, "IDENTIFY_SYSTEM: no answer within %d s",
+		    CLOCK_WAIT_MS / 1000);
+		return -1;
+	}
 	if (PQresultStatus(res) != PGRES_TUPLES_OK || PQntuples(res) != 1 ||
 	    PQnfields(res) < 3) {
 		command_failed(res, "IDENTIFY_SYSTEM", msg, msglen);
@@ -289,7 +400,12 @@ pgconn_server_clock(PGconn *conn, int64_t *usec, char *msg, size_t msglen)
 	snprintf(cmd, sizeof(cmd), "START_REPLICATION PHYSICAL %s TIMELINE %s",
 	    PQgetvalue(res, 0, 2), PQgetvalue(res, 0, 1));
 	PQclear(res);
-	res = PQexec(conn, cmd);
+	res = exec_until(conn, cmd, deadline, &late);
+	if (late) {
+		snprintf(msg, msglen, "START_REPLICATION: no answer within %d s",
+		    CLOCK_WAIT_MS / 1000);
+		return -1;
+	}
 	if (PQresultStatus(res) != PGRES_COPY_BOTH) {
 		command_failed(res, "START_REPLICATION", msg, msglen);
 		PQclear(res);
@@ -308,9 +424,6 @@ pgconn_server_clock(PGconn *conn, int64_t *usec, char *msg, size_t msglen)
 		pgconn_message(PQerrorMessage(conn), msg, msglen);
 		return -1;
 	}
-	clock_gettime(CLOCK_MONOTONIC, &now);
-	deadline = (int64_t)now.tv_sec * 1000 + now.tv_nsec / 1000000 +
-	    CLOCK_WAIT_MS;
 	/* WAL written meanwhile comes first ('w'): passed over */
 	while (!found && (n = copy_data(conn, &data, deadline)) > 0) {
 		if (data[0] == 'k' && n >= 18) {
@@ -340,8 +453,22 @@ pgconn_server_clock(PGconn *conn, int64_t *usec, char *msg, size_t msglen)
 		    "%d s", CLOCK_WAIT_MS / 1000);
 		return -1;
 	}
-	while ((res = PQgetResult(conn)) != NULL) {
-		ExecStatusType st = PQresultStatus(res);
+	for (;;) {
+		ExecStatusType st;
+
+		while (PQisBusy(conn)) {
+			int64_t left = deadline - now_ms();
+
+			if (left <= 0 || pgconn_wait(conn, (long)left) != 1 ||
+			    !PQconsumeInput(conn)) {
+				snprintf(msg, msglen, "START_REPLICATION did not "
+				    "end within %d s", CLOCK_WAIT_MS / 1000);
+				return -1;
+			}
+		}
+		if ((res = PQgetResult(conn)) == NULL)
+			break;
+		st = PQresultStatus(res);
 
 		if (st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK) {
 			command_failed(res, "START_REPLICATION", msg, msglen);

@@ -30,6 +30,14 @@ PGconn	*pgconn_open(int replication, const char *dbname, const char *appname,
 	    enum pgconn_failure *why, char state[6], char *msg, size_t msglen);
 
 /*
+ * A failed pgconn_open as its outcome (share/outcomes): one line on
+ * stderr naming the role and what to do, the status line, the exit.
+ * replication: the connection was one, so 42501 is REPLICATION.
+ */
+void	 pgconn_fail(int replication, enum pgconn_failure, const char state[6],
+	    const char *msg) __attribute__((noreturn));
+
+/*
  * The server's clock, in µs since the Unix epoch, over a replication
  * connection and without SQL (a keepalive's send time); 0, or -1 with
  * one line in msg.  Waits 10 s at most.
@@ -42,6 +50,14 @@ int	 pgconn_server_clock(PGconn *, int64_t *, char *, size_t);
  * there is no message.  res may be NULL.
  */
 void	 pgconn_result_line(const PGresult *, char *, size_t);
+
+/*
+ * A command whose results are waited for at most ms milliseconds in all:
+ * its last result, or the one that begins a COPY; NULL when the
+ * connection broke, or with *timed_out set when the time ran out (the
+ * connection is then of no more use).
+ */
+PGresult *pgconn_exec(PGconn *, const char *, long ms, int *timed_out);
 
 /*
  * Wait at most ms milliseconds (negative: no limit) for the server to

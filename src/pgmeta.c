@@ -21,6 +21,7 @@
 #include <jansson.h>
 #include <libpq-fe.h>
 
+#include "outcome.h"
 #include "util.h"
 
 struct meta {
@@ -35,8 +36,8 @@ struct meta {
 static void
 usage(void)
 {
-	fprintf(stderr, "usage: pgmeta [-pRs] [-b version] [-d conninfo] [-o file]\n");
-	exit(1);
+	status_usage("usage: pgmeta [-pRs] [-b version] [-d conninfo] "
+	    "[-F fd] [-o file]\n");
 }
 
 static void
@@ -57,7 +58,9 @@ help(void)
 	    "stdout\n"
 	    "  -p, --pretty             indent the JSON\n"
 	    "  -R, --no-relations       leave out the per-relation detail\n"
-	    "  -s, --strict             a field left out is an error (exit 3)\n"
+	    "  -F FD                    write the outcome as one JSON line to "
+	    "FD\n"
+	    "  -s, --strict             a field left out is an error (exit 2)\n"
 	    "  --help                   show this help, then exit\n"
 	    "  --version                output version information, then "
 	    "exit\n\n"
@@ -694,14 +697,14 @@ write_output(json_t *o, const char *file, size_t flags)
 	if (file == NULL) {
 		if (json_dumpf(o, stdout, flags) == -1 || fputc('\n', stdout) ==
 		    EOF || fflush(stdout) == EOF)
-			err(1, "stdout");
+			status_err(OUTCOME_USAGE, "stdout");
 		return;
 	}
 	n = strlen(file) + sizeof(".XXXXXX");
 	tmp = xmalloc(n);
 	snprintf(tmp, n, "%s.XXXXXX", file);
 	if ((fd = mkstemp(tmp)) == -1)
-		err(1, "%s", tmp);
+		status_err(OUTCOME_USAGE, "%s", tmp);
 	if ((fp = fdopen(fd, "w")) == NULL ||
 	    json_dumpf(o, fp, flags) == -1 || fputc('\n', fp) == EOF ||
 	    fflush(fp) == EOF || fsync(fd) == -1 || fclose(fp) == EOF) {
@@ -709,14 +712,14 @@ write_output(json_t *o, const char *file, size_t flags)
 
 		unlink(tmp);
 		errno = e;
-		err(1, "%s", tmp);
+		status_err(OUTCOME_USAGE, "%s", tmp);
 	}
 	if (rename(tmp, file) == -1) {
 		int e = errno;
 
 		unlink(tmp);
 		errno = e;
-		err(1, "%s", file);
+		status_err(OUTCOME_USAGE, "%s", file);
 	}
 	dircopy = xstrdup(file);
 	if ((fd = open(dirname(dircopy), O_RDONLY | O_DIRECTORY)) != -1) {
@@ -750,8 +753,12 @@ main(int argc, char *argv[])
 
 	memset(&m, 0, sizeof(m));
 	m.relations = 1;
-	while ((ch = getopt_long(argc, argv, "b:d:o:pRs", longopts, NULL)) != -1) {
+	status_open("pgmeta", NULL);
+	while ((ch = getopt_long(argc, argv, "F:b:d:o:pRs", longopts, NULL)) != -1) {
 		switch (ch) {
+		case 'F':
+			status_open("pgmeta", optarg);
+			break;
 		case 'b':
 			m.basebackup_version = optarg;
 			break;
@@ -787,14 +794,16 @@ main(int argc, char *argv[])
 	m.conn = connect_db(m.conninfo, NULL, 0, 0);
 	if (PQstatus(m.conn) != CONNECTION_OK) {
 		msg = first_line(PQerrorMessage(m.conn));
-		errx(1, "%s", msg);
+		status_exit(OUTCOME_UNREACHABLE, NULL, "%s", msg);
 	}
 	o = collect(&m);
 	PQfinish(m.conn);
 	if (m.strict && m.warnings > 0)
-		errx(3, "%d warning%s: the metadata is incomplete (--strict)",
-		    m.warnings, m.warnings == 1 ? "" : "s");
+		status_exit(OUTCOME_MANIFEST_INCOMPLETE, NULL, "%d warning%s: "
+		    "the metadata is incomplete (--strict)", m.warnings,
+		    m.warnings == 1 ? "" : "s");
 	write_output(o, output, flags);
 	json_decref(o);
+	status_ok();
 	return 0;
 }

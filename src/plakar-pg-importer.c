@@ -22,7 +22,6 @@ static volatile sig_atomic_t quit;
 static struct {
 	struct grpc_server *server;
 	struct importer	*importer;
-	char		*tmpdir;
 } run;
 
 static void
@@ -39,9 +38,6 @@ cleanup(void)
 	run.server = NULL;
 	importer_free(run.importer);
 	run.importer = NULL;
-	child_tmpdir_remove(run.tmpdir);
-	free(run.tmpdir);
-	run.tmpdir = NULL;
 }
 
 static void
@@ -101,10 +97,8 @@ main(int argc, char *argv[])
 	if (atexit(cleanup) != 0)
 		errx(1, "atexit");
 
-	if ((run.tmpdir = child_tmpdir_make(errbuf, sizeof(errbuf))) == NULL)
-		errx(1, "%s", errbuf);
 	wrapper = find_wrapper();
-	run.importer = importer_new(wrapper, run.tmpdir);
+	run.importer = importer_new(wrapper);
 	free(wrapper);
 	run.server = grpc_server_new(importer_methods, importer_nmethods,
 	    &importer_hooks, run.importer);

@@ -2,19 +2,22 @@
 # plakar-pg: a physical backup of a whole PostgreSQL cluster as record
 # frames (frames(5)) on stdout, and a data directory back from them.
 #
-#	plakar-pg backup [-i] [location] [key=value ...] > frames
-#	plakar-pg check [-i] [location] [key=value ...]
-#	plakar-pg options [-i] [location] [key=value ...]
-#	plakar-pg restore directory < frames
-#	plakar-pg relocate [-AO] [-B bindir] [-T old=new ...] directory
+#	plakar-pg backup [-i] [-F fd] [location] [key=value ...] > frames
+#	plakar-pg check [-i] [-F fd] [location] [key=value ...]
+#	plakar-pg options [-i] [-F fd] [location] [key=value ...]
+#	plakar-pg restore [-F fd] directory < frames
+#	plakar-pg relocate [-AO] [-B bindir] [-F fd] [-T old=new ...] directory
+#
+# It composes and decides nothing its programs can say: each writes its
+# outcome as one JSON line to the descriptor named by -F (plakar-pg(7)),
+# and plakar-pg passes its own on to them.
 set -eu
 
 prog=plakar-pg
-# Every file of ours is private: options, passwords, stderr copies.
+# Every file of ours is private.
 umask 077
-# Exit statuses, one per outcome (plakar-pg(1)).
-EX_USAGE=1 EX_PREFLIGHT=2 EX_BASEBACKUP=3 EX_CHECKSUM=4 EX_VERIFY=5
-EX_INTERRUPTED=6 EX_SILENCE=7
+
+@OUTCOMES@
 
 # The tools of this checkout or installation come first.
 here=$(cd "$(dirname "$0")" && pwd)
@@ -26,17 +29,18 @@ version=@VERSION@
 
 synopsis() {
 	cat <<-EOF
-		usage: $prog backup [-i] [location] [key=value ...] > frames
-		       $prog check [-i] [location] [key=value ...]
-		       $prog options [-i] [location] [key=value ...]
-		       $prog restore directory < frames
-		       $prog relocate [-AO] [-B bindir] [-T old=new ...] directory
+		usage: $prog backup [-i] [-F fd] [location] [key=value ...] > frames
+		       $prog check [-i] [-F fd] [location] [key=value ...]
+		       $prog options [-i] [-F fd] [location] [key=value ...]
+		       $prog restore [-F fd] directory < frames
+		       $prog relocate [-AO] [-B bindir] [-F fd] [-T old=new ...] directory
 	EOF
 }
 
 usage() {
 	synopsis >&2
-	exit "$EX_USAGE"
+	status usage "bad usage"
+	exit "$(outcome_exit usage)"
 }
 
 help() {
@@ -52,218 +56,124 @@ help() {
 	exit 0
 }
 
-# A closed stderr must not stop the cleanup: SIGPIPE is ignored (the
-# programs we run get it back, see bg) and a failed write is let go.
+# A closed stderr must not stop us: SIGPIPE is ignored (what we run
+# gets it back, see guarded) and a failed write is let go.
 trap '' PIPE
 
 say() {
 	printf '%s: %s\n' "$prog" "$*" >&2 || true
 }
 
-# What runs in the background must not outlive us: SIGTERM from the
-# kernel when this shell dies, even by SIGKILL; SIGPIPE as usual.  Only
-# ever called as "guarded cmd ... &": the & forks, the redirections open
-# in the child (FIFOs among them), and exec keeps this shell its parent.
+# -F: the descriptor our caller reads outcomes from, or none.
+status_fd=''
+
+# status OUTCOME [MESSAGE]: an outcome of our own as its JSON line.
+status() {
+	[ -n "$status_fd" ] || return 0
+	jq -nc --arg p "$prog" --arg s "$1" --argjson e "$(outcome_exit "$1")" \
+		--arg m "${2-}" '{program: $p, status: $s, exit: $e} +
+		if $m == "" then {} else {message: $m} end' >&"$status_fd" ||
+		true
+}
+
+# die OUTCOME MESSAGE
+die() {
+	say "$2"
+	status "$1" "$2"
+	exit "$(outcome_exit "$1")"
+}
+
+set_status_fd() {
+	case $1 in
+	'' | *[!0-9]* | ?????*) die usage "-F $1: not a descriptor number" ;;
+	[012]) die usage "-F $1: stdin, stdout and stderr carry other things" ;;
+	esac
+	{ true >&"$1"; } 2>/dev/null || die usage "-F $1: not an open descriptor"
+	status_fd=$1
+}
+
+# A program of ours that failed: its line went to our caller; one that
+# was killed said nothing, so we say it.
+child_failed() {
+	if [ "$2" -gt 128 ]; then
+		die backup-failed "$1 was killed by signal $(($2 - 128))"
+	fi
+	exit "$2"
+}
+
+# What runs must not outlive us: SIGTERM from the kernel when this shell
+# dies, even by SIGKILL; SIGPIPE as usual.
 guarded() {
 	exec setpriv --pdeathsig TERM -- env --default-signal=PIPE "$@"
 }
 
-die() {
-	status=$1
-	shift
-	say "$*"
-	exit "$status"
-}
-
-# The first line of a file, without a tool's "name: error: " prefix.
-first_error() {
-	sed -n -e 's/^[a-z_]*: error: //' -e 's/^[a-z_]*: //' -e '/./{p;q;}' "$1"
-}
-
-# An error frame where a header is due, so that a consumer fails.
-error_frame() {
-	jq -nc --arg m "$1" '{type: "error", message: $m}'
-}
-
-cleanup() {
-	[ -z "${meta_pid:-}" ] || kill "$meta_pid" 2>/dev/null || true
-	[ -z "${bb_pid:-}" ] || kill "$bb_pid" 2>/dev/null || true
-	[ -z "${ts_pid:-}" ] || kill "$ts_pid" 2>/dev/null || true
-	[ -z "${tee_pid:-}" ] || kill "$tee_pid" 2>/dev/null || true
-	rm -rf "$work"
-}
-
-interrupted() {
-	trap - HUP INT TERM
-	say "interrupted: the backup is incomplete"
-	cleanup
-	exit "$EX_INTERRUPTED"
-}
-
 # A Plakar source's options, from plakar source show -json -secrets: in
-# memory and pipes only, never a file.
+# memory and pipes only, never a file.  Plakar's own message, if it
+# fails, is on stderr.
 source_options() {
 	command -v plakar >/dev/null 2>&1 ||
-		die "$EX_USAGE" "$1: not a postgres+bin:// location, and plakar is not installed to look it up as a source"
-	json=$(plakar source show -json -secrets "$1" 2>"$work/source.err") ||
-		die "$EX_USAGE" "$1: plakar source show failed: $(first_error "$work/source.err")"
+		die usage "$1: not a postgres+bin:// location, and plakar is not installed to look it up as a source"
+	json=$(plakar source show -json -secrets "$1") ||
+		die usage "$1: plakar source show failed"
+	# a line "!reason" when the source cannot be used
 	lines=$(printf '%s\n' "$json" | jq -r --arg n "$1" '
-		(.[$n] // error("no such source")) | to_entries[] |
-		(.value | tostring) as $v |
-		if $v | test("\n") then error("\(.key): a value may not hold a newline")
-		else "\(.key)=\($v)" end' 2>"$work/jq.err") ||
-		die "$EX_USAGE" "$1: $(sed -n 's/^jq: error ([^)]*): //p' "$work/jq.err")"
+		if .[$n] == null then "!no such source" else
+		.[$n] | to_entries[] | (.value | tostring) as $v |
+		if $v | test("\n") then "!\(.key): a value may not hold a newline"
+		else "\(.key)=\($v)" end end') ||
+		die usage "$1: plakar source show gave no JSON"
+	case $lines in
+	'!'* | *"$nl!"*)
+		why=$(printf '%s\n' "$lines" | sed -n 's/^!//p' | head -n 1)
+		die usage "$1: $why" ;;
+	esac
 	take_options <<-EOF
 		$lines
 	EOF
 }
 
-# A warning, or with strict=on the end of the backup (or of the check).
-warn_or_die() {
-	[ "$strict" != on ] || die "$EX_PREFLIGHT" "$* (strict=on)"
-	say "warning: $*"
-}
-
-preflight() {
-	# A replication connection proves the address, the authentication,
-	# pg_hba's replication line, the REPLICATION privilege and a free
-	# WAL sender at once, and reads the settings and the server's clock
-	# without SQL, so that a role limited to replication gets all of it.
-	# pgprobe says which failed by its exit status, read from SQLSTATEs,
-	# so that no server's language matters.
-	probe=0
-	pgprobe -r -k "SHOW wal_level" "SHOW server_version_num" \
-		"SHOW data_directory_mode" "SHOW max_replication_slots" \
-		>"$work/preflight.out" 2>"$work/preflight.err" || probe=$?
-	msg=$(first_error "$work/preflight.err")
-	role=${PGUSER:-$(id -un)}
-	case $probe in
-	0) ;;
-	2) die "$EX_PREFLIGHT" "no password supplied: the server wants one for role $role; give it in the location, the password option or the Plakar source" ;;
-	3) die "$EX_PREFLIGHT" "authentication failed: $msg" ;;
-	4) die "$EX_PREFLIGHT" "the server does not admit role $role from this host: $msg" ;;
-	5) die "$EX_PREFLIGHT" "role $role has no REPLICATION privilege: ALTER ROLE ... REPLICATION, or use another role" ;;
-	6)
-		# wal_level minimal comes with max_wal_senders = 0.
-		if [ "$(pgprobe "SHOW wal_level" 2>/dev/null)" = minimal ]; then
-			die "$EX_PREFLIGHT" "wal_level is minimal: set wal_level = replica and max_wal_senders > 0 in postgresql.conf and restart the server"
-		fi
-		die "$EX_PREFLIGHT" "no free WAL sender or connection (max_wal_senders, max_connections): $msg" ;;
-	*) die "$EX_PREFLIGHT" "cannot reach the server: $msg" ;;
-	esac
-	wal_level=$(sed -n 1p "$work/preflight.out")
-	server_num=$(sed -n 2p "$work/preflight.out")
-	# The data directory's own mode (0700, or 0750 with group access),
-	# for the snapshot's root record.
-	data_mode=$(sed -n 3p "$work/preflight.out")
-	max_slots=$(sed -n 4p "$work/preflight.out")
-	# Seconds since the epoch, from a keepalive: empty if unknown.
-	server_clock=$(sed -n 5p "$work/preflight.out")
-	[ "$wal_level" != minimal ] ||
-		die "$EX_PREFLIGHT" "wal_level is minimal: set wal_level = replica in postgresql.conf and restart the server"
-	server_major=$((server_num / 10000))
-	[ "$server_major" -ge 13 ] ||
-		die "$EX_PREFLIGHT" "the server is PostgreSQL $server_major: plakar-pg needs 13 or later (backup manifests)"
-	if [ "$wal_method" = fetch ] && [ "$hold_wal" = on ] && [ "$max_slots" = 0 ]; then
-		warn_or_die "the server has max_replication_slots = 0: WAL cannot be held for the backup, and a busy server may remove WAL the backup needs"
-	fi
-	[ -n "$server_clock" ] ||
-		warn_or_die "cannot read the server's clock: every file is marked as changed, and Plakar's cache will spare no read"
-	# In-place tablespaces need SQL to be seen before the backup; a role
-	# limited to replication skips this, and basetar refuses one itself
-	# when the server's list shows it.
-	spc_oids=''
-	if sql=$(pgprobe -d postgres \
-		"SELECT string_agg(spcname, ', ') FROM pg_tablespace WHERE spcname NOT IN ('pg_default', 'pg_global') AND pg_tablespace_location(oid) !~ '^/'" \
-		"SELECT string_agg(oid::text, ',') FROM pg_tablespace WHERE spcname NOT IN ('pg_default', 'pg_global')" \
-		2>/dev/null); then
-		in_place=$(printf '%s\n' "$sql" | sed -n 1p)
-		# basetar checks the server's list has each of them
-		spc_oids=$(printf '%s\n' "$sql" | sed -n 2p)
-		[ -z "$in_place" ] ||
-			die "$EX_PREFLIGHT" "tablespace $in_place is in place (allow_in_place_tablespaces): a base backup would leave its files out; move its objects to a tablespace with an absolute location"
-	fi
-}
-
-# Files modified since this time may change again within the second that
-# their tar header names: tarsplit -f marks them, so that Plakar's cache
-# never reuses an earlier copy of one.  The server's clock, whose time the
-# files carry, read by the preflight over the replication connection
-# before the backup starts (earlier only marks more files), less a margin
-# for the file system's coarser clock.  Unknown, every file is marked.
-FRESH_MARGIN=2
-fresh_since() {
-	if [ -n "${server_clock:-}" ]; then
-		printf '%s\n' $((server_clock - FRESH_MARGIN))
-	else
-		printf '0\n'
-	fi
-}
-
-# pgmeta runs while the preflight and the slot are set up; then its
-# outcome is read, the basics put in its place if it failed.
-metadata_start() {
-	set -- -b "$client" -o "$work/manifest.json"
-	[ "$strict" != on ] || set -- "$@" -s
-	guarded pgmeta "$@" 2>"$work/pgmeta.err" &
-	meta_pid=$!
-}
-
-metadata() {
-	meta_status=0
-	wait "$meta_pid" || meta_status=$?
-	meta_pid=
-	# Its warnings, once the preflight has had its say.
-	cat "$work/pgmeta.err" >&2
-	if [ "$meta_status" -eq 0 ]; then
-		return 0
-	fi
-	[ "$strict" != on ] ||
-		die "$EX_PREFLIGHT" "/manifest.json would be incomplete (strict=on): grant the role pg_read_all_settings and CONNECT on each database, or let strict be off"
-	say "warning: /manifest.json has the basics only"
-	jq -n --arg now "$(date -u +%Y-%m-%dT%H:%M:%SZ)" --arg host "$PGHOST" \
-		--arg port "$PGPORT" --arg bb "$client" '{version: 2,
-		created_at: $now, connector: "postgresql+bin", host: $host,
-		port: $port, basetar_version: $bb,
-		dump_format: "basebackup"}' >"$work/manifest.json"
-}
-
-# A backup option, not a connection one: set it and say so.
+# A backup option, not a connection one: set it.  The checks of every
+# one of them live here.
 backup_option() {
 	case $1 in
 	checkpoint=fast|checkpoint=spread) checkpoint=${1#*=} ;;
-	checkpoint=*) die "$EX_USAGE" "checkpoint: fast or spread" ;;
+	checkpoint=*) die usage "checkpoint: fast or spread" ;;
 	label=*)
 		label=${1#*=}
 		# the server's limit (MAXPGPATH)
 		[ "$(printf '%s' "$label" | wc -c)" -le 1024 ] ||
-			die "$EX_USAGE" "label: longer than the server's 1024 bytes" ;;
+			die usage "label: longer than the server's 1024 bytes" ;;
 	max_rate=*)
 		max_rate=${1#*=}
 		case $max_rate in
 		'' | *[!0-9kM]* | *[kM]*[0-9kM]* | [kM]*)
-			die "$EX_USAGE" "max_rate: a number of kB/s, or with k or M (32M)" ;;
+			die usage "max_rate: a number of kB/s, or with k or M (32M)" ;;
 		esac ;;
 	progress=auto|progress=on|progress=off) progress=${1#*=} ;;
-	progress=*) die "$EX_USAGE" "progress: auto, on or off" ;;
+	progress=*) die usage "progress: auto, on or off" ;;
 	wal_method=fetch|wal_method=none) wal_method=${1#*=} ;;
-	wal_method=*) die "$EX_USAGE" "wal_method: fetch or none (stream cannot go to one stdout stream)" ;;
+	wal_method=*) die usage "wal_method: fetch or none (stream cannot go to one stdout stream)" ;;
 	hold_wal=on|hold_wal=off) hold_wal=${1#*=} ;;
-	hold_wal=*) die "$EX_USAGE" "hold_wal: on or off" ;;
+	hold_wal=*) die usage "hold_wal: on or off" ;;
 	strict=on|strict=off) strict=${1#*=} ;;
-	strict=*) die "$EX_USAGE" "strict: on or off" ;;
+	strict=*) die usage "strict: on or off" ;;
 	silence_timeout=*)
 		silence=${1#*=}
 		case $silence in
 		'' | *[!0-9]* | ???????*)
-			die "$EX_USAGE" "silence_timeout: seconds, at most 604800 (0: no limit)" ;;
+			die usage "silence_timeout: seconds, at most 604800 (0: no limit)" ;;
 		esac
 		[ "$silence" -le 604800 ] ||
-			die "$EX_USAGE" "silence_timeout: seconds, at most 604800 (0: no limit)" ;;
+			die usage "silence_timeout: seconds, at most 604800 (0: no limit)" ;;
 	# The plugin's own (plakar-pg-importer(1)): nothing to do here.
 	stall_timeout=*) ;;
 	*) return 1 ;;
 	esac
+}
+
+backup_defaults() {
+	checkpoint=fast label='' max_rate='' progress=auto wal_method=fetch
+	hold_wal=on strict=off silence=600
 }
 
 nl='
@@ -273,7 +183,7 @@ nl='
 # lines are line formats.
 add_option() {
 	case $1 in
-	*"$nl"*) die "$EX_USAGE" "${1%%=*}: a value may not hold a newline" ;;
+	*"$nl"*) die usage "${1%%=*}: a value may not hold a newline" ;;
 	esac
 	backup_option "$1" || conn_opts=$conn_opts$1$nl
 }
@@ -285,17 +195,22 @@ take_options() {
 	done
 }
 
-# [-i] [location] [key=value ...]: the libpq environment, evaluated, and
-# the backup options set.  With -i, stdin adds lines of key=value, the
-# location among them if it is not an argument.
+# backup, check, options: [-i] [-F fd] [location] [key=value ...].  The
+# backup options are checked and set here; the connection ones go to
+# uriparse on its stdin, from memory through a here-document, so that
+# none is on a command line or in a file.  uriparse checks them and, but
+# for options, runs this script again as _backup or _check with the libpq
+# environment set and the secrets in memfds: nothing is evaluated.
 connect_options() {
-	checkpoint=fast label='' max_rate='' progress=auto wal_method=fetch
-	hold_wal=on strict=off silence=600
+	cmd=$1
+	shift
+	backup_defaults
 	from_stdin=''
 	OPTIND=1
-	while getopts i opt; do
+	while getopts iF: opt; do
 		case $opt in
 		i) from_stdin=yes ;;
+		F) set_status_fd "$OPTARG" ;;
 		*) usage ;;
 		esac
 	done
@@ -313,12 +228,6 @@ connect_options() {
 	esac
 	[ -n "$location" ] || [ $# -gt 0 ] || [ -n "$from_stdin" ] || usage
 
-	work=$(mktemp -d "${TMPDIR:-/tmp}/plakar-pg.XXXXXX")
-	trap cleanup EXIT
-	trap interrupted HUP INT TERM
-
-	# Every connection option goes to uriparse on its stdin, from memory
-	# through a here-document: none is on a command line or in a file.
 	conn_opts=
 	case $location in
 	'' | *://*) ;;
@@ -330,61 +239,121 @@ connect_options() {
 		add_option "$arg"
 	done
 	[ -z "$from_stdin" ] || take_options
-	if [ -n "${json_only:-}" ]; then
-		TMPDIR=$work uriparse -i -j <<-EOF || exit "$EX_USAGE"
-			$conn_opts
-		EOF
-		exit 0
-	fi
-	if [ -n "${want_json:-}" ]; then
-		TMPDIR=$work uriparse -i -j >"$work/options.json" <<-EOF || exit "$EX_USAGE"
+
+	if [ "$cmd" = options ]; then
+		exec uriparse -i -j ${status_fd:+-F "$status_fd"} <<-EOF
 			$conn_opts
 		EOF
 	fi
-	out=$(TMPDIR=$work uriparse -i <<-EOF
+	# check prints them once its preflight passed: on fd 5, from memory
+	options_json=
+	if [ "$cmd" = check ]; then
+		options_json=$(uriparse -i -j ${status_fd:+-F "$status_fd"} <<-EOF
+			$conn_opts
+		EOF
+		) || exit
+	fi
+	set -- checkpoint="$checkpoint" progress="$progress" \
+		wal_method="$wal_method" hold_wal="$hold_wal" strict="$strict" \
+		silence_timeout="$silence"
+	[ -z "$label" ] || set -- "$@" label="$label"
+	[ -z "$max_rate" ] || set -- "$@" max_rate="$max_rate"
+	[ -z "$status_fd" ] || set -- -F "$status_fd" "$@"
+	exec uriparse -i ${status_fd:+-F "$status_fd"} -- "$0" "_$cmd" "$@" <<-EOF 5<<-EOF2
 		$conn_opts
 	EOF
-	) || exit "$EX_USAGE"
-	conn_opts=
-	eval "$out"
-	# The password, and a private key given as data, in unlinked files
-	# held open on fds 4 and 5: libpq reads them through /proc/self/fd,
-	# and they are gone with the last process that holds them, however
-	# it ends.
-	if [ -n "${PGPASSFILE:-}" ] && [ -f "$PGPASSFILE" ]; then
-		exec 4<"$PGPASSFILE"
-		rm -f "$PGPASSFILE"
-		PGPASSFILE=/proc/self/fd/4
+		$options_json
+	EOF2
+}
+
+# _backup, _check: [-F fd] key=value ..., the backup options as
+# connect_options passed them, the libpq environment set by uriparse.
+connected_options() {
+	backup_defaults
+	OPTIND=1
+	while getopts F: opt; do
+		case $opt in
+		F) set_status_fd "$OPTARG" ;;
+		*) usage ;;
+		esac
+	done
+	shift $((OPTIND - 1))
+	for arg; do
+		backup_option "$arg" || die usage "$arg: not a backup option"
+	done
+}
+
+# A warning, or with strict=on the end of the backup (or of the check).
+warn_or_die() {
+	[ "$strict" != on ] || die "$1" "$2 (strict=on)"
+	say "warning: $2"
+}
+
+# The preflight, in C (pgprobe -p): the connection, the role, the
+# server's settings, its clock; its findings as one JSON object, read
+# into data_mode, server_clock and spc_oids.  Its outcome is its own.
+preflight() {
+	set -- -p
+	[ "$wal_method" != fetch ] || [ "$hold_wal" != on ] || set -- "$@" -S
+	[ "$strict" != on ] || set -- "$@" -s
+	[ -z "$status_fd" ] || set -- -F "$status_fd" "$@"
+	probe=0
+	facts=$(guarded pgprobe "$@") || probe=$?
+	[ "$probe" -eq 0 ] || child_failed pgprobe "$probe"
+	read -r data_mode server_clock spc_oids <<-EOF
+		$(printf '%s\n' "$facts" | jq -r '"\(.data_directory_mode) \(.clock // "-") \(.tablespaces | if . == "" then "-" else . end)"')
+	EOF
+	[ "$server_clock" != - ] || server_clock=''
+	[ "$spc_oids" != - ] || spc_oids=''
+}
+
+# Files modified since this time may change again within the second that
+# their tar header names: tarsplit -f marks them, so that Plakar's cache
+# never reuses an earlier copy of one.  The server's clock, whose time the
+# files carry, read by the preflight over the replication connection
+# before the backup starts (earlier only marks more files), less a margin
+# for the file system's coarser clock.  Unknown, every file is marked.
+FRESH_MARGIN=2
+fresh_since() {
+	if [ -n "${server_clock:-}" ]; then
+		printf '%s\n' $((server_clock - FRESH_MARGIN))
+	else
+		printf '0\n'
 	fi
-	case ${PGSSLKEY:-} in
-	"${PLAKAR_PG_TMPDIR:-/nonexistent}"/*)
-		exec 5<"$PGSSLKEY"
-		rm -f "$PGSSLKEY"
-		PGSSLKEY=/proc/self/fd/5 ;;
-	esac
-	# What makes the tar, and its version, for pgmeta.
-	client=$(basetar --version)
+}
+
+# /manifest.json from pgmeta, or the basics if it failed or took longer
+# than this many seconds (a server that stalls).
+PGMETA_WAIT=120
+metadata() {
+	set -- -b "$client"
+	[ "$strict" != on ] || set -- "$@" -s
+	meta_status=0
+	manifest=$(guarded timeout "$PGMETA_WAIT" pgmeta "$@") || meta_status=$?
+	[ "$meta_status" -ne 0 ] || return 0
+	[ "$strict" != on ] ||
+		die manifest-incomplete "/manifest.json would be incomplete (strict=on): grant the role pg_read_all_settings and CONNECT on each database, or let strict be off"
+	say "warning: /manifest.json has the basics only"
+	manifest=$(jq -nc --arg now "$(date -u +%Y-%m-%dT%H:%M:%SZ)" \
+		--arg host "$PGHOST" --arg port "$PGPORT" --arg bb "$client" \
+		'{version: 2, created_at: $now, connector: "postgresql+bin",
+		host: $host, port: $port, basetar_version: $bb,
+		dump_format: "basebackup"}')
 }
 
 # The preflight; once it passed, the options as plakar-pg options prints
 # them, for the plugin's Init.
 check() {
-	want_json=yes
-	connect_options "$@"
+	connected_options "$@"
 	preflight
-	cat "$work/options.json"
-}
-
-# The options checked and normalized, as JSON, the password masked.
-options() {
-	json_only=yes
-	connect_options "$@"
+	cat <&5
+	status ok
 }
 
 backup() {
-	connect_options "$@"
-
-	metadata_start
+	connected_options "$@"
+	# What makes the tar, and its version, for pgmeta.
+	client=$(basetar --version)
 	preflight
 	metadata
 
@@ -399,90 +368,45 @@ backup() {
 	if [ "$progress" = on ] || { [ "$progress" = auto ] && [ -t 2 ]; }; then
 		set -- "$@" -P
 	fi
-	wal_flag=
-	[ "$wal_method" != fetch ] || wal_flag=-w
-
-	# basetar | tarsplit, each waited for by its own pid, basetar's
-	# stderr both shown and kept for what went wrong.
-	mkfifo "$work/tar" "$work/bb.stderr"
-	guarded tee "$work/bb.err" <"$work/bb.stderr" >&2 &
-	tee_pid=$!
-	guarded "$@" >"$work/tar" 2>"$work/bb.stderr" &
-	bb_pid=$!
-	since=$(fresh_since)
-	guarded tarsplit $wal_flag -r "$data_mode" -f "$since" -m "$work/manifest.json" \
-		-e "$work/end" <"$work/tar" 2>"$work/ts.err" &
-	ts_pid=$!
-	ts_status=0
-	wait "$ts_pid" || ts_status=$?
-	ts_pid=
-	bb_status=0
-	wait "$bb_pid" || bb_status=$?
-	bb_pid=
-	wait "$tee_pid" || true
-	tee_pid=
-	cat "$work/ts.err" >&2
-
-	# Whoever reads the frames went away: nothing else matters then.
-	[ "$ts_status" -ne 141 ] ||
-		die "$EX_INTERRUPTED" "interrupted: the reader of the frames went away"
-	# tarsplit stopped first: the producer only died of the closed pipe.
-	if [ "$ts_status" -ne 0 ] && [ "$bb_status" -eq 141 ]; then
-		case $ts_status in
-		2) die "$EX_VERIFY" "the backup does not match its backup_manifest: $(first_error "$work/ts.err")" ;;
-		*) die "$EX_BASEBACKUP" "$(first_error "$work/ts.err")" ;;
-		esac
-	fi
-	if [ "$bb_status" -ne 0 ]; then
-		status=$EX_BASEBACKUP
-		if [ "$bb_status" -gt 128 ]; then
-			msg="basetar was killed by signal $((bb_status - 128))"
-		else
-			# its last line, after any progress line's returns
-			reason=$(tail -n 1 "$work/bb.err" | tr '\r' '\n' |
-				sed -n -e 's/^basetar: //' -e '$p')
-			# basetar's exit status says what failed, the SQLSTATE
-			# in its line why (basetar(1)).
-			case $bb_status in
-			4) status=$EX_CHECKSUM
-			   msg="page checksum failure (SQLSTATE XX001): the data arrived but is corrupt; the cluster needs repair before it can be backed up" ;;
-			5) status=$EX_SILENCE
-			   msg="the server sent nothing for $silence s (silence_timeout): the backup is stopped" ;;
-			*) msg="basetar failed (exit $bb_status): $reason" ;;
-			esac
-		fi
-		# tarsplit may have seen a whole stream and said nothing.
-		[ "$ts_status" -ne 0 ] || error_frame "$msg"
-		die "$status" "$msg"
-	fi
-	case $ts_status in
-	0) ;;
-	2) die "$EX_VERIFY" "the backup does not match its backup_manifest" ;;
-	*) die "$EX_BASEBACKUP" "the tar stream from basetar was broken" ;;
-	esac
-	cat "$work/end"
+	set -- "$@" -- tarsplit -r "$data_mode" -f "$(fresh_since)" -m /dev/fd/6
+	[ "$wal_method" != fetch ] || set -- "$@" -w
+	# basetar | tarsplit, by runpipe, which tells the outcome by the
+	# rule of plakar-pg(7) and is interrupted at once; /manifest.json
+	# on fd 6, from memory.
+	exec runpipe ${status_fd:+-F "$status_fd"} "$@" 6<<-EOF
+		$manifest
+	EOF
 }
 
 restore() {
+	OPTIND=1
+	while getopts F: opt; do
+		case $opt in
+		F) set_status_fd "$OPTARG" ;;
+		*) usage ;;
+		esac
+	done
+	shift $((OPTIND - 1))
 	[ $# -eq 1 ] || usage
 	dir=$1
 	if [ -e "$dir/postmaster.pid" ]; then
-		die "$EX_USAGE" "$dir: postmaster.pid is there: a server may be running on it; stop it, or restore to a fresh directory"
+		die usage "$dir: postmaster.pid is there: a server may be running on it; stop it, or restore to a fresh directory"
 	fi
 	if [ -d "$dir" ] && [ -n "$(ls -A "$dir")" ]; then
-		die "$EX_USAGE" "$dir: not empty: restore into a new or empty directory"
+		die usage "$dir: not empty: restore into a new or empty directory"
 	fi
 	# In the background, so that a signal reaches us now and stops it;
 	# its stdin, which an asynchronous command would lose, through fd 6.
 	exec 6<&0
 	guarded tarjoin -C "$dir" <&6 6<&- &
 	tj_pid=$!
-	trap 'kill "$tj_pid" 2>/dev/null; wait "$tj_pid" || true; say "interrupted: $dir is incomplete and will not start"; exit "$EX_INTERRUPTED"' HUP INT TERM
+	trap 'kill "$tj_pid" 2>/dev/null; wait "$tj_pid" || true; die interrupted "interrupted: $dir is incomplete and will not start"' HUP INT TERM
 	tj_status=0
 	wait "$tj_pid" || tj_status=$?
 	trap - HUP INT TERM
 	[ "$tj_status" -eq 0 ] ||
-		die "$EX_USAGE" "restore failed: the backup is incomplete or damaged; $dir is not usable"
+		die damaged "restore failed: the backup is incomplete or damaged; $dir is not usable"
+	status ok
 }
 
 # The major version a PostgreSQL program prints (--version).
@@ -509,13 +433,13 @@ target_of() {
 	done
 	[ -n "$new" ] || [ -z "$original" ] || new=$1
 	[ -n "$new" ] ||
-		die "$EX_USAGE" "tablespace $oid ($1): no -T $1=NEW for it (or -O to put it back there, if that is absent or empty)"
+		die usage "tablespace $oid ($1): no -T $1=NEW for it (or -O to put it back there, if that is absent or empty)"
 	case $new/ in
-	"$dir"/*) die "$EX_USAGE" "$new: inside the data directory; a tablespace goes elsewhere" ;;
+	"$dir"/*) die usage "$new: inside the data directory; a tablespace goes elsewhere" ;;
 	esac
 	if [ -e "$new" ] || [ -L "$new" ]; then
 		if [ ! -d "$new" ] || [ -L "$new" ] || [ -n "$(ls -A "$new")" ]; then
-			die "$EX_USAGE" "$new: not an empty directory; a tablespace goes to a new or empty one (the source's own would be overwritten)"
+			die usage "$new: not an empty directory; a tablespace goes to a new or empty one (the source's own would be overwritten)"
 		fi
 	fi
 	printf '%s\n' "$new"
@@ -527,18 +451,19 @@ target_of() {
 relocate() {
 	maps='' original='' archive_off='' bindir=''
 	OPTIND=1
-	while getopts AB:OT: opt; do
+	while getopts AB:F:OT: opt; do
 		case $opt in
 		A) archive_off=yes ;;
 		B) bindir=$OPTARG ;;
+		F) set_status_fd "$OPTARG" ;;
 		O) original=yes ;;
 		T)
 			case $OPTARG in
 			/*=/*) ;;
-			*) die "$EX_USAGE" "-T $OPTARG: OLD=NEW, both absolute paths" ;;
+			*) die usage "-T $OPTARG: OLD=NEW, both absolute paths" ;;
 			esac
 			case $OPTARG in
-			*[[:space:]]*) die "$EX_USAGE" "-T: paths with white space are not supported" ;;
+			*[[:space:]]*) die usage "-T: paths with white space are not supported" ;;
 			esac
 			maps="$maps $OPTARG" ;;
 		*) usage ;;
@@ -547,24 +472,24 @@ relocate() {
 	shift $((OPTIND - 1))
 	[ $# -eq 1 ] || usage
 	dir=$(cd "$1" 2>/dev/null && pwd) ||
-		die "$EX_USAGE" "$1: no such directory"
+		die usage "$1: no such directory"
 	if [ ! -f "$dir/PG_VERSION" ] || [ ! -f "$dir/backup_manifest" ]; then
-		die "$EX_USAGE" "$dir: not a restored backup (no PG_VERSION or backup_manifest)"
+		die usage "$dir: not a restored backup (no PG_VERSION or backup_manifest)"
 	fi
 	[ ! -e "$dir/postmaster.pid" ] ||
-		die "$EX_USAGE" "$dir: postmaster.pid is there: the copy has been started; relocate only a copy just restored"
+		die usage "$dir: postmaster.pid is there: the copy has been started; relocate only a copy just restored"
 	major=$(cat "$dir/PG_VERSION")
 	if [ -n "$bindir" ]; then
 		[ -x "$bindir/postgres" ] ||
-			die "$EX_USAGE" "$bindir: no postgres there"
+			die usage "$bindir: no postgres there"
 		[ "$(major_of "$bindir/postgres")" = "$major" ] ||
-			die "$EX_USAGE" "$bindir/postgres is PostgreSQL $(major_of "$bindir/postgres") and the copy is $major: use PostgreSQL $major's binaries"
+			die usage "$bindir/postgres is PostgreSQL $(major_of "$bindir/postgres") and the copy is $major: use PostgreSQL $major's binaries"
 	fi
 	if [ ! -f "$dir/tablespace_map" ]; then
 		grep -q '"Path": "tablespace_map"' "$dir/backup_manifest" &&
-			die "$EX_USAGE" "$dir: already relocated (tablespace_map is gone); nothing done"
+			die usage "$dir: already relocated (tablespace_map is gone); nothing done"
 		[ -z "$maps" ] ||
-			die "$EX_USAGE" "$dir: the copy has no tablespaces, and -T names some"
+			die usage "$dir: the copy has no tablespaces, and -T names some"
 	fi
 	owner=$(stat -c %u:%g "$dir")
 
@@ -572,20 +497,20 @@ relocate() {
 	moves=
 	if [ -f "$dir/tablespace_map" ]; then
 		! grep -q "\\\\" "$dir/tablespace_map" ||
-			die "$EX_USAGE" "tablespace_map: a path with a backslash, newline or return; place that tablespace by hand"
+			die usage "tablespace_map: a path with a backslash, newline or return; place that tablespace by hand"
 		while read -r oid old; do
 			if [ ! -d "$dir/pg_tblspc/$oid" ] || [ -L "$dir/pg_tblspc/$oid" ]; then
-				die "$EX_USAGE" "pg_tblspc/$oid: not the restored directory of tablespace $old"
+				die usage "pg_tblspc/$oid: not the restored directory of tablespace $old"
 			fi
 			new=$(target_of "$old") || exit
 			case " $moves " in
-			*" $oid=$new "*|*"=$new "*) die "$EX_USAGE" "$new: the target of two tablespaces" ;;
+			*" $oid=$new "*|*"=$new "*) die usage "$new: the target of two tablespaces" ;;
 			esac
 			moves="$moves $oid=$new"
 		done <"$dir/tablespace_map"
 		for map in $maps; do
 			cut -d ' ' -f 2- "$dir/tablespace_map" | grep -Fxq -- "${map%%=/*}" ||
-				die "$EX_USAGE" "-T $map: no tablespace of the copy was at ${map%%=/*}"
+				die usage "-T $map: no tablespace of the copy was at ${map%%=/*}"
 		done
 	fi
 
@@ -615,6 +540,7 @@ relocate() {
 			say "warning: the copy archives WAL (archive_mode = $(conf_value archive_mode)): started as it is, it would push its WAL into the source's archive; rerun nothing, but set archive_mode = off or another archive_command before starting it (-A does it)"
 		fi ;;
 	esac
+	status ok
 }
 
 # pg_verifybackup of the copy's own major when there is one; another
@@ -646,7 +572,7 @@ verify_copy() {
 	fi
 	if ! "$verifier" "$@" "$dir" >&2; then
 		mv "$dir/global/pg_control" "$dir/global/pg_control.unverified" 2>/dev/null || true
-		die "$EX_VERIFY" "$dir failed verification: global/pg_control moved aside so that it cannot start"
+		die verify-failed "$dir failed verification: global/pg_control moved aside so that it cannot start"
 	fi
 	if [ "$vmajor" = "$major" ]; then
 		say "verified by pg_verifybackup $vmajor"
@@ -659,9 +585,10 @@ verify_copy() {
 cmd=$1
 shift
 case $cmd in
-backup) backup "$@" ;;
-check) check "$@" ;;
-options) options "$@" ;;
+backup|check|options) connect_options "$cmd" "$@" ;;
+# run by uriparse in our place, the connection set (connect_options)
+_backup) backup "$@" ;;
+_check) check "$@" ;;
 restore) restore "$@" ;;
 relocate) relocate "$@" ;;
 -h|--help) help ;;

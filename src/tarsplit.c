@@ -22,6 +22,7 @@
 
 #include "bmverify.h"
 #include "frame.h"
+#include "outcome.h"
 #include "util.h"
 
 /*
@@ -35,8 +36,8 @@
 #define FUZZ_STATIC
 #endif
 
-#define EXIT_STREAM	1
-#define EXIT_VERIFY	2
+#define EXIT_STREAM	OUTCOME_STREAM_BROKEN
+#define EXIT_VERIFY	OUTCOME_MANIFEST_MISMATCH
 #define READ_BLOCK	(1024 * 1024)
 #define PIPE_SIZE	(1024 * 1024)
 
@@ -76,7 +77,8 @@ parse_mode(const char *arg)
 	long m = strtol(arg, &end, 8);
 
 	if (*arg == '\0' || *end != '\0' || m < 0 || m > 07777)
-		errx(1, "-r %s: not a mode in octal", arg);
+		status_exit(OUTCOME_USAGE, NULL, "-r %s: not a mode in octal",
+		    arg);
 	return (int)m;
 }
 
@@ -90,16 +92,16 @@ parse_time(const char *arg)
 	errno = 0;
 	t = strtoll(arg, &end, 10);
 	if (*arg == '\0' || *end != '\0' || errno != 0)
-		errx(1, "-f %s: not a time in seconds since the epoch", arg);
+		status_exit(OUTCOME_USAGE, NULL, "-f %s: not a time in seconds "
+		    "since the epoch", arg);
 	return (int64_t)t;
 }
 
 static void
 usage(void)
 {
-	fprintf(stderr, "usage: tarsplit [-ntw] [-a algorithm] [-e file] "
-	    "[-f time] [-m file] [-r mode]\n");
-	exit(1);
+	status_usage("usage: tarsplit [-ntw] [-a algorithm] [-e file] "
+	    "[-F fd] [-f time] [-m file] [-r mode]\n");
 }
 
 static void
@@ -115,6 +117,7 @@ help(void)
 	    "                 SHA384 or SHA512, as pg_basebackup "
 	    "--manifest-checksums\n"
 	    "  -e FILE        write the end frame to FILE, not to stdout\n"
+	    "  -F FD          write the outcome as one JSON line to FD\n"
 	    "  -f TIME        mark files modified at TIME (seconds since the "
 	    "epoch)\n"
 	    "                 or later as fresh: no cache may reuse an earlier "
@@ -129,8 +132,8 @@ help(void)
 	    "  -w             the WAL must be in the stream (-X fetch)\n"
 	    "  --help         show this help, then exit\n"
 	    "  --version      output version information, then exit\n\n"
-	    "Exit status: 0 success, 1 bad or broken stream, 2 verification "
-	    "failed.\n");
+	    "Exit status: 0 success, 1 usage, 3 bad or broken stream, 5 the "
+	    "stream\ndoes not match its backup_manifest (plakar-pg(7)).\n");
 	exit(0);
 }
 
@@ -140,7 +143,7 @@ out(struct split *s, const void *p, size_t n)
 	if (s->list)
 		return;
 	if (write_all(STDOUT_FILENO, p, n) == -1)
-		err(EXIT_STREAM, "stdout");
+		status_err(EXIT_STREAM, "stdout");
 	s->owed -= n;
 }
 
@@ -152,7 +155,7 @@ out(struct split *s, const void *p, size_t n)
  * output.
  */
 static void __attribute__((noreturn, format(printf, 5, 6)))
-fail(struct split *s, int status, const char *member, size_t memberlen,
+fail(struct split *s, enum outcome status, const char *member, size_t memberlen,
     const char *fmt, ...)
 {
 	char msg[1024], *path = NULL, *shown;
@@ -172,8 +175,8 @@ fail(struct split *s, int status, const char *member, size_t memberlen,
 	if (!s->list && s->owed == 0)
 		(void)frame_write_error(STDOUT_FILENO, msg, path, pathlen);
 	shown = one_line(msg, strlen(msg));
-	warnx("%s", shown);
-	exit(status);
+	free(path);
+	status_exit(status, NULL, "%s", shown);
 }
 
 static void
@@ -184,17 +187,23 @@ emit_header(struct split *s, const struct frame *f)
 	s->records++;
 	if (!s->list) {
 		if (frame_write_record(STDOUT_FILENO, f) == -1)
-			err(EXIT_STREAM, "stdout");
+			status_err(EXIT_STREAM, "stdout");
 		return;
 	}
 	if ((json = frame_record_json(f)) == NULL)
-		err(EXIT_STREAM, "json");
+		status_err(EXIT_STREAM, "json");
 	if (printf("%s\n", json) < 0)
-		err(EXIT_STREAM, "stdout");
+		status_err(EXIT_STREAM, "stdout");
 	free(json);
 }
 
-/* -m: a local file becomes the first record, /manifest.json. */
+/* The most -m may hold: /manifest.json is a few kB. */
+#define MANIFEST_MAX	(16 * 1024 * 1024)
+
+/*
+ * -m: a local file, or a pipe (/dev/fd/N), becomes the first record,
+ * /manifest.json; read whole first, since a pipe has no size.
+ */
 static void
 emit_manifest(struct split *s, const char *file)
 {
@@ -202,20 +211,35 @@ emit_manifest(struct split *s, const char *file)
 	struct passwd *pw;
 	struct group *gr;
 	struct stat st;
-	uint64_t left;
+	struct buf b = { 0 };
 	ssize_t n;
-	char *buf;
 	int fd;
 
 	if ((fd = open(file, O_RDONLY)) == -1 || fstat(fd, &st) == -1)
-		err(EXIT_STREAM, "%s", file);
-	if (!S_ISREG(st.st_mode))
-		errx(EXIT_STREAM, "%s: not a regular file", file);
+		status_err(EXIT_STREAM, "%s", file);
+	if (!S_ISREG(st.st_mode) && !S_ISFIFO(st.st_mode))
+		status_exit(EXIT_STREAM, NULL, "%s: not a regular file or a "
+		    "pipe", file);
+	for (;;) {
+		buf_reserve(&b, 65536);
+		n = read(fd, b.p + b.len, 65536);
+		if (n == -1 && errno == EINTR)
+			continue;
+		if (n == -1)
+			status_err(EXIT_STREAM, "%s", file);
+		if (n == 0)
+			break;
+		b.len += (size_t)n;
+		if (b.len > MANIFEST_MAX)
+			status_exit(EXIT_STREAM, NULL, "%s: larger than %d "
+			    "bytes", file, MANIFEST_MAX);
+	}
+	close(fd);
 	memset(&f, 0, sizeof(f));
 	f.type = FRAME_FILE;
 	f.path = "/manifest.json";
 	f.pathlen = strlen(f.path);
-	f.size = (uint64_t)st.st_size;
+	f.size = (uint64_t)b.len;
 	f.mode = st.st_mode & 07777;
 	f.mtime = st.st_mtime;
 	f.uid = st.st_uid;
@@ -227,23 +251,9 @@ emit_manifest(struct split *s, const char *file)
 	emit_header(s, &f);
 	s->owed = f.size;
 	s->bytes += f.size;
-	buf = xmalloc(READ_BLOCK);
-	for (left = f.size; left > 0; left -= (uint64_t)n) {
-		n = read(fd, buf, left < READ_BLOCK ? left : READ_BLOCK);
-		if (n == -1 && errno == EINTR) {
-			n = 0;
-			continue;
-		}
-		if (n == -1)
-			fail(s, EXIT_STREAM, NULL, 0, "%s: %s", file,
-			    strerror(errno));
-		if (n == 0)
-			fail(s, EXIT_STREAM, NULL, 0, "%s: shrank while read",
-			    file);
-		out(s, buf, (size_t)n);
-	}
-	free(buf);
-	close(fd);
+	if (b.len > 0)
+		out(s, b.p, b.len);
+	buf_free(&b);
 }
 
 static void
@@ -514,16 +524,16 @@ open_input(struct split *s, struct input *in)
 
 	in->buf = xmalloc(READ_BLOCK);
 	if ((n = read_stdin(in->buf)) == -1)
-		err(EXIT_STREAM, "stdin");
+		status_err(EXIT_STREAM, "stdin");
 	if (n == 0)
-		errx(EXIT_STREAM, "empty input: no tar stream");
+		status_exit(EXIT_STREAM, NULL, "empty input: no tar stream");
 	in->primed = (size_t)n;
 	if ((s->archive = archive_read_new()) == NULL)
-		errx(EXIT_STREAM, "cannot set up libarchive");
+		status_exit(EXIT_STREAM, NULL, "cannot set up libarchive");
 	archive_read_support_format_tar(s->archive);
 	if (archive_read_open(s->archive, in, NULL, input_read, NULL) !=
 	    ARCHIVE_OK)
-		errx(EXIT_STREAM, "not a tar stream: %s",
+		status_exit(EXIT_STREAM, NULL, "not a tar stream: %s",
 		    archive_error_string(s->archive));
 }
 
@@ -583,11 +593,15 @@ main(int argc, char *argv[])
 	fuzz_input = &in;
 #endif
 	s.root_mode = -1;
-	while ((ch = getopt(argc, argv, "a:e:f:m:nr:tw")) != -1) {
+	status_open("tarsplit", NULL);
+	while ((ch = getopt(argc, argv, "F:a:e:f:m:nr:tw")) != -1) {
 		switch (ch) {
+		case 'F':
+			status_open("tarsplit", optarg);
+			break;
 		case 'a':
 			if (ck_algo_parse(optarg, &algo) == -1)
-				errx(1, "unknown checksum algorithm: %s", optarg);
+				status_exit(OUTCOME_USAGE, NULL, "unknown checksum algorithm: %s", optarg);
 			break;
 		case 'e':
 			endfile = optarg;
@@ -627,14 +641,14 @@ main(int argc, char *argv[])
 	/* A reader that went away ends us quietly, as it would cat(1). */
 	signal(SIGPIPE, SIG_DFL);
 	if (verifying && (s.verifier = bmv_new(algo)) == NULL)
-		errx(EXIT_STREAM, "cannot set up checksums");
+		status_exit(EXIT_STREAM, NULL, "cannot set up checksums");
 	if (s.verifier != NULL && need_wal)
 		bmv_need_wal(s.verifier);
 	open_input(&s, &in);
 
 	if (!s.list && frame_write_begin(STDOUT_FILENO,
 	    "plakar-pg tarsplit " VERSION) == -1)
-		err(EXIT_STREAM, "stdout");
+		status_err(EXIT_STREAM, "stdout");
 	if (manifest != NULL)
 		emit_manifest(&s, manifest);
 
@@ -660,15 +674,16 @@ main(int argc, char *argv[])
 	 */
 	if (endfile != NULL && (endfd = open(endfile,
 	    O_WRONLY | O_CREAT | O_TRUNC, 0600)) == -1)
-		err(EXIT_STREAM, "%s", endfile);
+		status_err(EXIT_STREAM, "%s", endfile);
 	if (!s.list && (frame_write_end(endfd, s.records, s.bytes) == -1 ||
 	    (endfile != NULL && close(endfd) == -1)))
-		err(EXIT_STREAM, "%s", endfile != NULL ? endfile : "stdout");
+		status_err(EXIT_STREAM, "%s", endfile != NULL ? endfile : "stdout");
 	archive_read_free(s.archive);
 	bmv_free(s.verifier);
 	free(in.buf);
 	s.archive = NULL;
 	s.verifier = NULL;
 	in.buf = NULL;
+	status_ok();
 	return 0;
 }

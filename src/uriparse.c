@@ -2,6 +2,7 @@
  * uriparse: a postgres+bin:// location and its options, normalized into
  * the libpq environment that pg_basebackup and pgmeta take.
  */
+#include <sys/mman.h>
 #include <sys/stat.h>
 
 #include <err.h>
@@ -16,6 +17,7 @@
 
 #include <jansson.h>
 
+#include "outcome.h"
 #include "util.h"
 
 #define SCHEME	"postgres+bin://"
@@ -415,8 +417,10 @@ LLVMFuzzerTestOneInput(const unsigned char *data, size_t size)
 static void
 usage(void)
 {
-	fprintf(stderr, "usage: uriparse [-ij] [location] [key=value ...]\n");
-	exit(1);
+	status_usage("usage: uriparse -j [-i] [-F fd] [location] "
+	    "[key=value ...]\n"
+	    "       uriparse [-i] [-F fd] [location] [key=value ...] -- "
+	    "command [arg ...]\n");
 }
 
 static void
@@ -426,64 +430,57 @@ help(void)
 	    "for libpq.\n\n"
 	    "Usage:\n"
 	    "  uriparse [OPTION]... [postgres+bin://[user[:password]@]host"
-	    "[:port]] [key=value]...\n\n"
+	    "[:port]] [key=value]...\n"
+	    "           [-- command [arg]...]\n\n"
 	    "Options:\n"
 	    "  -i             also read key=value lines on stdin (for "
 	    "secrets)\n"
 	    "  -j             print the normalized options as JSON, password "
 	    "masked\n"
+	    "  -F FD          write the outcome as one JSON line to FD\n"
 	    "  --help         show this help, then exit\n"
 	    "  --version      output version information, then exit\n\n"
 	    "Keys: location host port username password pg_bin_dir ssl_mode "
 	    "ssl_cert\n"
 	    "ssl_key ssl_root_cert ssl_cert_data ssl_key_data "
 	    "ssl_root_cert_data\nconnect_timeout.\n\n"
-	    "The shell output exports the libpq environment; remove its "
-	    "files with\n"
-	    "  rm -rf \"$PLAKAR_PG_TMPDIR\"\n");
+	    "After --, command runs with the libpq environment set, the "
+	    "password and\n"
+	    "inline keys in memfds (PGPASSFILE=/proc/self/fd/N).\n");
 	exit(0);
 }
 
-/* A value in single quotes, safe for eval in any POSIX shell. */
-static void
-put_quoted(FILE *fp, const char *s)
-{
-	fputc('\'', fp);
-	for (; *s != '\0'; s++) {
-		if (*s == '\'')
-			fputs("'\\''", fp);
-		else
-			fputc(*s, fp);
-	}
-	fputc('\'', fp);
-}
+/*
+ * A secret as a memfd of mode 0600, sealed, left open across exec: libpq
+ * opens it as /proc/self/fd/N in each program that connects.  It has no
+ * name in any file system and is gone with the last process that holds
+ * it, however that process ends.
+ */
+#define SECRET_FD_MIN	10
 
-static void
-put_export(FILE *fp, const char *name, const char *value)
-{
-	if (value == NULL) {
-		fprintf(fp, "unset %s\n", name);
-		return;
-	}
-	fprintf(fp, "export %s=", name);
-	put_quoted(fp, value);
-	fputc('\n', fp);
-}
-
-/* A file of the run's own: 0600 from the first byte. */
 static char *
-write_secret(const char *dir, const char *name, const char *text)
+secret_fd(const char *name, const char *text)
 {
-	size_t n = strlen(dir) + strlen(name) + 2;
-	char *path = xmalloc(n);
-	int fd;
+	char path[64];
+	int fd, high;
 
-	snprintf(path, n, "%s/%s", dir, name);
-	if ((fd = open(path, O_WRONLY | O_CREAT | O_EXCL, 0600)) == -1)
-		err(1, "%s", path);
-	if (write_all(fd, text, strlen(text)) == -1 || close(fd) == -1)
-		err(1, "%s", path);
-	return path;
+	if ((fd = memfd_create(name, MFD_ALLOW_SEALING)) == -1)
+		status_err(OUTCOME_USAGE, "memfd_create");
+	/*
+	 * Above 9: a shell's redirections (5<<EOF, 6<&0) name one digit,
+	 * and must not land on it.
+	 */
+	if ((high = fcntl(fd, F_DUPFD, SECRET_FD_MIN)) == -1)
+		status_err(OUTCOME_USAGE, "%s", name);
+	close(fd);
+	fd = high;
+	if (fchmod(fd, 0600) == -1 ||
+	    write_all(fd, text, strlen(text)) == -1 ||
+	    fcntl(fd, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW |
+	    F_SEAL_WRITE | F_SEAL_SEAL) == -1)
+		status_err(OUTCOME_USAGE, "%s", name);
+	snprintf(path, sizeof(path), "/proc/self/fd/%d", fd);
+	return xstrdup(path);
 }
 
 /* pgpass escapes ':' and '\'. */
@@ -503,7 +500,18 @@ pgpass_line(const char *password)
 }
 
 static void
-print_shell(struct conn *c)
+set_env(const char *name, const char *value)
+{
+	if ((value != NULL ? setenv(name, value, 1) : unsetenv(name)) == -1)
+		status_err(OUTCOME_USAGE, "%s", name);
+}
+
+/*
+ * The libpq environment set, the secrets in memfds, and command run in
+ * our place: nothing is printed, and no shell evaluates anything.
+ */
+static void
+exec_with(struct conn *c, char *argv[])
 {
 	static const char *const pem_names[3] = {
 		"client.crt", "client.key", "root.crt"
@@ -511,55 +519,35 @@ print_shell(struct conn *c)
 	static const char *const env_names[3] = {
 		"PGSSLCERT", "PGSSLKEY", "PGSSLROOTCERT"
 	};
-	char *dir = NULL, *files[3] = { NULL, NULL, NULL }, *pass = NULL;
-	const char *tmp = getenv("TMPDIR");
-	int j, need = c->password != NULL;
+	int j;
 
-	for (j = 0; j < 3; j++)
-		need |= c->ssl_data[j] != NULL;
-	if (need) {
-		size_t n;
+	set_env("PGHOST", c->host);
+	set_env("PGPORT", c->port);
+	set_env("PGUSER", c->user);
+	set_env("PGSSLMODE", c->ssl_mode);
+	for (j = 0; j < 3; j++) {
+		char *f = c->ssl_data[j] != NULL ?
+		    secret_fd(pem_names[j], c->ssl_data[j]) : NULL;
 
-		if (tmp == NULL || tmp[0] == '\0')
-			tmp = "/tmp";
-		n = strlen(tmp) + sizeof("/plakar-pg.XXXXXX");
-		dir = xmalloc(n);
-		snprintf(dir, n, "%s/plakar-pg.XXXXXX", tmp);
-		if (mkdtemp(dir) == NULL)
-			err(1, "mkdtemp %s", dir);
-		if (c->password != NULL) {
-			char *line = pgpass_line(c->password);
-
-			pass = write_secret(dir, "pgpass", line);
-			explicit_bzero(line, strlen(line));
-			free(line);
-		}
-		for (j = 0; j < 3; j++)
-			if (c->ssl_data[j] != NULL)
-				files[j] = write_secret(dir, pem_names[j],
-				    c->ssl_data[j]);
+		set_env(env_names[j], f != NULL ? f : c->ssl_file[j]);
+		free(f);
 	}
-	put_export(stdout, "PGHOST", c->host);
-	put_export(stdout, "PGPORT", c->port);
-	put_export(stdout, "PGUSER", c->user);
-	put_export(stdout, "PGSSLMODE", c->ssl_mode);
-	for (j = 0; j < 3; j++)
-		put_export(stdout, env_names[j],
-		    files[j] != NULL ? files[j] : c->ssl_file[j]);
-	put_export(stdout, "PGCONNECT_TIMEOUT", c->connect_timeout);
-	if (pass != NULL) {
-		/* PGPASSWORD would win over the file. */
-		put_export(stdout, "PGPASSWORD", NULL);
-		put_export(stdout, "PGPASSFILE", pass);
+	set_env("PGCONNECT_TIMEOUT", c->connect_timeout);
+	/* PGPASSWORD would win over the file, and show in /proc */
+	if (c->password != NULL) {
+		set_env("PGPASSWORD", NULL);
+		char *line = pgpass_line(c->password), *f;
+
+		f = secret_fd("pgpass", line);
+		explicit_bzero(line, strlen(line));
+		free(line);
+		set_env("PGPASSFILE", f);
+		free(f);
 	}
-	put_export(stdout, "PLAKAR_PG_BIN_DIR", c->bin_dir);
-	put_export(stdout, "PLAKAR_PG_TMPDIR", dir);
-	if (fflush(stdout) == EOF || ferror(stdout))
-		err(1, "stdout");
-	for (j = 0; j < 3; j++)
-		free(files[j]);
-	free(pass);
-	free(dir);
+	set_env("PLAKAR_PG_BIN_DIR", c->bin_dir);
+	status_inherit();
+	execvp(argv[0], argv);
+	status_err(OUTCOME_USAGE, "%s", argv[0]);
 }
 
 static void
@@ -590,7 +578,7 @@ print_json(struct conn *c)
 	    json_integer(atoi(c->connect_timeout)));
 	s = json_dumps(o, JSON_COMPACT);
 	if (s == NULL)
-		errx(1, "a value is not valid UTF-8");
+		status_exit(OUTCOME_USAGE, NULL, "a value is not valid UTF-8");
 	puts(s);
 	free(s);
 	json_decref(o);
@@ -610,18 +598,18 @@ read_stdin_options(struct options *o)
 		if (n > 0 && line[n - 1] == '\n')
 			line[--n] = '\0';
 		if ((size_t)n != strlen(line))
-			errx(1, "stdin: a NUL byte in an option");
+			status_exit(OUTCOME_USAGE, NULL, "stdin: a NUL byte in an option");
 		if (n == 0 || line[0] == '#')
 			continue;
 		/* Secrets come this way: a line that is not an option is
 		 * named by its number, never shown. */
 		if (strchr(line, '=') == NULL)
-			errx(1, "stdin line %d: not key=value", lineno);
+			status_exit(OUTCOME_USAGE, NULL, "stdin line %d: not key=value", lineno);
 		if (set_option(o, line, errbuf, sizeof(errbuf)) == -1)
-			errx(1, "%s", errbuf);
+			status_exit(OUTCOME_USAGE, NULL, "%s", errbuf);
 	}
 	if (ferror(stdin))
-		err(1, "stdin");
+		status_err(OUTCOME_USAGE, "stdin");
 	if (line != NULL)
 		explicit_bzero(line, cap);
 	free(line);
@@ -643,6 +631,7 @@ main(int argc, char *argv[])
 	struct options o;
 	struct conn c;
 	char errbuf[512];
+	char **command = NULL;
 	int ch, i, json = 0, from_stdin = 0;
 
 	if (argc == 2 && strcmp(argv[1], "--help") == 0)
@@ -651,8 +640,13 @@ main(int argc, char *argv[])
 		printf("uriparse (plakar-pg) %s\n", VERSION);
 		return 0;
 	}
-	while ((ch = getopt(argc, argv, "ij")) != -1) {
+	status_open("uriparse", NULL);
+	/* "+": the command's own options are not ours */
+	while ((ch = getopt(argc, argv, "+F:ij")) != -1) {
 		switch (ch) {
+		case 'F':
+			status_open("uriparse", optarg);
+			break;
 		case 'i':
 			from_stdin = 1;
 			break;
@@ -663,26 +657,39 @@ main(int argc, char *argv[])
 			usage();
 		}
 	}
+	/* "--" right after our options: getopt took it */
+	if (optind > 1 && strcmp(argv[optind - 1], "--") == 0)
+		command = argv + optind, argc = optind;
 	argc -= optind;
 	argv += optind;
+
+	for (i = 0; command == NULL && i < argc; i++)
+		if (strcmp(argv[i], "--") == 0) {
+			command = argv + i + 1;
+			argv[i] = NULL;
+			argc = i;
+		}
+	if ((command == NULL) == !json || (command != NULL &&
+	    command[0] == NULL))
+		usage();
 
 	memset(&o, 0, sizeof(o));
 	for (i = 0; i < argc; i++) {
 		if (i == 0 && looks_like_uri(argv[i]))
 			o.val[O_LOCATION] = xstrdup(argv[i]);
 		else if (set_option(&o, argv[i], errbuf, sizeof(errbuf)) == -1)
-			errx(1, "%s", errbuf);
+			status_exit(OUTCOME_USAGE, NULL, "%s", errbuf);
 	}
 	if (from_stdin)
 		read_stdin_options(&o);
 	if (normalize(&o, &c, errbuf, sizeof(errbuf)) == -1)
-		errx(1, "%s", errbuf);
-	if (json)
-		print_json(&c);
-	else
-		print_shell(&c);
+		status_exit(OUTCOME_USAGE, NULL, "%s", errbuf);
+	if (command != NULL)
+		exec_with(&c, command);
+	print_json(&c);
 	free_conn(&c);
 	free_options(&o);
+	status_ok();
 	return 0;
 }
 

@@ -15,7 +15,7 @@ setup() {
 	cd "$BATS_TEST_TMPDIR/root"
 	run -0 find . -type f
 	for f in bin/basetar bin/pgprobe bin/pgmeta bin/plakar-pg bin/plakar-pg-importer bin/tarjoin \
-		bin/tarsplit bin/uriparse share/man/man1/plakar-pg.1 \
+		bin/tarsplit bin/uriparse bin/runpipe share/man/man1/plakar-pg.1 share/man/man1/runpipe.1 \
 		share/man/man1/tarsplit.1 share/man/man1/basetar.1 share/man/man1/pgprobe.1 share/man/man5/frames.5 share/man/man7/plakar-pg.7; do
 		assert_line "./usr/$f"
 	done
@@ -24,7 +24,7 @@ setup() {
 
 @test "--version and --help on stdout with exit 0, a usage error on stderr with exit 1" {
 	version=$(sed -n 's/^VERSION = //p' "$BATS_TEST_DIRNAME/../Makefile")
-	for p in tarsplit tarjoin uriparse pgmeta basetar pgprobe plakar-pg plakar-pg-importer; do
+	for p in tarsplit tarjoin uriparse pgmeta basetar pgprobe runpipe plakar-pg plakar-pg-importer; do
 		run -0 --separate-stderr "$p" --version
 		assert_output "$p (plakar-pg) $version"
 		run -0 --separate-stderr "$p" --help
@@ -39,7 +39,7 @@ setup() {
 
 @test "every program is hardened: PIE, full RELRO, stack protector, fortified" {
 	[[ $PLAKAR_PG_BIN != */build/asan/bin ]] || skip "the sanitizer build is not fortified"
-	for p in tarsplit tarjoin uriparse pgmeta plakar-pg-importer; do
+	for p in tarsplit tarjoin uriparse pgmeta basetar pgprobe runpipe plakar-pg-importer; do
 		run -0 readelf -h "$PLAKAR_PG_BIN/$p"
 		assert_line --regexp 'Type: +DYN'
 		run -0 readelf -d "$PLAKAR_PG_BIN/$p"

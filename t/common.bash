@@ -24,3 +24,16 @@ last_frame() {
 last_type() {
 	last_frame "$1" | jq -r .type
 }
+
+# The first failure a file of status lines (plakar-pg(7)) names, as
+# "program status exit", or "ok" when none does.
+first_failure() {
+	local f
+	f=$(jq -r 'select(.status != "ok") | "\(.program) \(.status) \(.exit)"' "$1" | head -n 1)
+	printf '%s\n' "${f:-ok}"
+}
+
+# The message of that failure.
+failure_message() {
+	jq -r 'select(.status != "ok") | .message' "$1" | head -n 1
+}

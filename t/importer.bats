@@ -80,18 +80,19 @@ assert_nothing_left() {
 	assert_line -n 0 pong
 	run -2 --separate-stderr client ping "{\"location\": \"postgres+bin://postgres@localhost\", \"host\": \"$T/nowhere\"}"
 	# a preflight failure: never UNAVAILABLE, whose message Plakar replaces
-	assert_output --partial "grpc-error FAILED_PRECONDITION: plakar-pg: cannot reach the server: "
+	assert_output --partial "grpc-error FAILED_PRECONDITION: pgprobe: cannot connect: "
 }
 
 @test "the wrapper dies mid-stream: a gRPC error, never finished" {
 	( for _ in $(seq 100); do
-		p=$(pgrep -f "$PLAKAR_PG_BIN/plakar-pg backup -i progress=off" | head -n 1)
+		p=$(pgrep -f "^runpipe -F 3 basetar" | head -n 1)
 		if [ -n "$p" ]; then sleep 1; kill -9 "$p"; exit 0; fi
 		sleep 0.1
 	done ) &
 	killer=$!
-	run -2 --separate-stderr client import "{\"location\": \"postgres+bin://postgres@localhost\", \"host\": \"$T/src\", \"max_rate\": \"2M\"}" "$T/dies"
+	run --separate-stderr client import "{\"location\": \"postgres+bin://postgres@localhost\", \"host\": \"$T/src\", \"max_rate\": \"2M\"}" "$T/dies"
 	wait "$killer"
+	[ "$status" = 2 ] || fail "exit $status: $output $stderr"
 	assert_line -n 0 --regexp '^grpc-error INTERNAL: '
 	refute_output --partial finished
 	assert_line -n 1 "plugin: exit 0"
@@ -101,7 +102,7 @@ assert_nothing_left() {
 
 @test "the backup fails on the server: the wrapper's reason comes back" {
 	run -2 --separate-stderr client import "{\"location\": \"postgres+bin://norole@localhost\", \"host\": \"$T/src\"}" "$T/norole"
-	assert_line -n 0 --regexp '^grpc-error FAILED_PRECONDITION: plakar-pg: the server does not admit role norole from this host: role "norole" does not exist \(SQLSTATE 28000\)'
+	assert_line -n 0 --regexp '^grpc-error FAILED_PRECONDITION: pgprobe: the server does not admit role norole from this host: role "norole" does not exist \(SQLSTATE 28000\)'
 }
 
 @test "the client hangs up mid-Import: the importer stops the backup and exits 1" {
@@ -155,7 +156,7 @@ assert_nothing_left() {
 
 @test "SIGTERM mid-Import: the backup stops, nothing is left" {
 	( for _ in $(seq 100); do
-		p=$(pgrep -f "$PLAKAR_PG_BIN/plakar-pg backup -i progress=off" | head -n 1)
+		p=$(pgrep -f "^runpipe -F 3 basetar" | head -n 1)
 		if [ -n "$p" ]; then sleep 1; pkill -TERM -f "^$PLAKAR_PG_BIN/plakar-pg-importer"; exit 0; fi
 		sleep 0.1
 	done ) &
@@ -197,8 +198,8 @@ assert_nothing_left() {
 @test "the package: manifest, validator and programs that find each other" {
 	run -0 make -s -C "$BATS_TEST_DIRNAME/.." package PKGDIR="$BATS_TEST_TMPDIR/pkg" OUT="$PLAKAR_PG_BIN"
 	run -0 ls "$BATS_TEST_TMPDIR/pkg"
-	assert_output "$(printf '%s\n' basetar manifest.yaml pgmeta pgprobe plakar-pg plakar-pg-importer schema.json tarjoin tarsplit uriparse)"
-	for f in plakar-pg plakar-pg-importer tarsplit pgmeta uriparse; do
+	assert_output "$(printf '%s\n' basetar manifest.yaml pgmeta pgprobe plakar-pg plakar-pg-importer runpipe schema.json tarjoin tarsplit uriparse)"
+	for f in plakar-pg plakar-pg-importer tarsplit pgmeta uriparse runpipe basetar pgprobe; do
 		[ -x "$BATS_TEST_TMPDIR/pkg/$f" ] || fail "$f has no run bit"
 		grep -q "$f" "$BATS_TEST_TMPDIR/pkg/manifest.yaml" || fail "$f not in the manifest"
 	done

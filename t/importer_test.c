@@ -74,7 +74,6 @@ static int passed, failed;
 /* The record whose Open the client cancels before its end, if any. */
 static const char *cancel_path;
 static char dir[] = "/tmp/importer_test.XXXXXX";
-static char *tmpdir;
 
 static void
 expect(int ok, const char *fmt, ...)
@@ -191,9 +190,13 @@ init(struct importer *s, struct grpc_call *c, ...)
 	call_unary(s, "/importer.Importer/Init", c, n > 0 ? &req.base : NULL);
 }
 
-/* A plakar-pg that writes frames and exits with status. */
+/*
+ * A plakar-pg that writes frames and exits with status: its status line,
+ * if any, on the descriptor -F names, and on stderr an English line
+ * that the importer must not take for it.
+ */
 static char *
-script(const char *name, const char *frames, const char *stderr_line,
+script(const char *name, const char *frames, const char *status_line,
     int status)
 {
 	char *path;
@@ -206,8 +209,12 @@ script(const char *name, const char *frames, const char *stderr_line,
 	fprintf(f, "#!/bin/sh\ncase $1 in options|check) echo "
 	    "'{\"host\":\"/run/pg\",\"port\":6543}'; exit 0;; esac\n"
 	    "printf '%%s' '%s'\n", frames);
-	if (stderr_line != NULL)
-		fprintf(f, "echo '%s' >&2\n", stderr_line);
+	if (status_line != NULL)
+		fprintf(f, "echo 'plakar-pg: words in some language' >&2\n"
+		    "[ \"$3\" = -F ] || exit 99\n"
+		    "echo '{\"program\":\"plakar-pg\",\"status\":\"ok\","
+		    "\"exit\":0}' >&$4\n"
+		    "echo '%s' >&$4\n", status_line);
 	fprintf(f, "exit %d\n", status);
 	fclose(f);
 	chmod(path, 0700);
@@ -322,7 +329,7 @@ import_case(const char *name, const char *frames, const char *errline,
 
 	buf_free(log);
 	buf_free(&imp->out);
-	s = importer_new(script(name, frames, errline, status), tmpdir);
+	s = importer_new(script(name, frames, errline, status));
 	init(s, &c, "location", "postgres+bin://h", NULL);
 	buf_free(&c.out);
 	import(s, imp, log);
@@ -346,13 +353,12 @@ main(int argc, char *argv[])
 		fprintf(stderr, "usage: importer_test PLAKAR_PG_BIN\n");
 		return 1;
 	}
-	if (mkdtemp(dir) == NULL || asprintf(&tmpdir, "%s/tmp", dir) == -1 ||
-	    mkdir(tmpdir, 0700) == -1 ||
+	if (mkdtemp(dir) == NULL ||
 	    asprintf(&wrapper, "%s/plakar-pg", argv[1]) == -1)
 		abort();
 
 	/* Init answers what the wrapper's check printed. */
-	s = importer_new(script("check", "", NULL, 0), tmpdir);
+	s = importer_new(script("check", "", NULL, 0));
 	call_unary(s, "/importer.Importer/Ping", &c, NULL);
 	expect(c.finished && c.status == GRPC_FAILED_PRECONDITION,
 	    "Ping before Init: FAILED_PRECONDITION (%d %s)", c.status,
@@ -372,7 +378,7 @@ main(int argc, char *argv[])
 	importer_free(s);
 
 	/* The real wrapper refuses bad options before it connects. */
-	s = importer_new(wrapper, tmpdir);
+	s = importer_new(wrapper);
 	init(s, &c, "location", "postgres+bin://h/db", NULL);
 	expect(c.status == GRPC_INVALID_ARGUMENT &&
 	    strstr(c.message, "a subpath is not allowed") != NULL,
@@ -403,13 +409,15 @@ main(int argc, char *argv[])
 	    "a whole stream: each record at the snapshot's root, its "
 	    "content, finished, OK (%s)", (char *)log.p);
 
-	import_case("late", GOOD, "plakar-pg: the backup does not match its "
-	    "backup_manifest", 5, &imp, &log);
+	import_case("late", GOOD, "{\"program\":\"tarsplit\",\"status\":"
+	    "\"manifest-mismatch\",\"exit\":5,\"message\":\"the backup does "
+	    "not match its backup_manifest\"}", 5, &imp, &log);
 	expect(strstr((char *)log.p, "finished") == NULL &&
-	    imp.status == GRPC_DATA_LOSS && strcmp(imp.message, "plakar-pg: "
+	    imp.status == GRPC_DATA_LOSS && strcmp(imp.message, "tarsplit: "
 	    "the backup does not match its backup_manifest") == 0,
 	    "an end frame, then exit 5: never finished, DATA_LOSS, the "
-	    "wrapper's line (%d %s)", imp.status, imp.message);
+	    "message of the first failure's status line, not stderr's (%d %s)",
+	    imp.status, imp.message);
 
 	import_case("error", BEGIN "{\"type\":\"error\",\"message\":"
 	    "\"boom\\u001b[2J\\nx\"}\n", NULL, 3, &imp, &log);

@@ -112,17 +112,18 @@ pg_dump_of() {
 		grep -v -e '^\\restrict ' -e '^\\unrestrict '
 }
 
-# pg_tcp_cluster DIR ROLE PASSWORD: a started cluster in DIR that also
-# listens on 127.0.0.1:$PORT (PORT set to a free port), where every role,
-# ROLE (with REPLICATION) among them, is admitted only with its
-# scram-sha-256 password; the socket in DIR trusts postgres.
+# pg_tcp_cluster DIR ROLE PASSWORD [initdb options...]: a started cluster
+# in DIR that also listens on 127.0.0.1:$PORT (PORT set to a free port),
+# where every role, ROLE (with REPLICATION) among them, is admitted only
+# with its scram-sha-256 password; the socket in DIR trusts postgres.
 pg_tcp_cluster() {
 	local dir=$1 role=$2 pw=$3
+	shift 3
 	mkdir -p "$dir"
 	[ "$(id -u)" != 0 ] || chown postgres: "$dir"
 	PORT=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
 	export PORT
-	pg_init "$dir"
+	pg_init "$dir" "$@"
 	cat > "$dir/data/pg_hba.conf" <<-HBA
 		local all postgres trust
 		local replication postgres trust

@@ -177,8 +177,9 @@ newline, 🐘 and"
 	jq -e '.databases | length == 8' <<<"$output"
 }
 
-@test "a server that is down: one clear line, exit 1" {
-	run -1 --separate-stderr env PGHOST="$T/nowhere" pgmeta
+@test "a server that is down: one clear line, unreachable, 2" {
+	run -2 --separate-stderr env PGHOST="$T/nowhere" pgmeta -F 3 3>st
+	assert_equal "$(first_failure st)" "pgmeta unreachable 2"
 	assert_equal "$stderr" "pgmeta: connection to server on socket \"$T/nowhere/.s.PGSQL.5432\" failed: No such file or directory"
 	assert_output ''
 }

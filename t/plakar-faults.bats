@@ -37,7 +37,7 @@ teardown() {
 	rm -rf "$W"
 }
 
-OURS='plakar-pg-importer$|plakar-pg backup -i|tarsplit -w -r|basetar -X fetch'
+OURS='plakar-pg-importer$|plakar-pg _?backup|runpipe -F|pgprobe -F|tarsplit -F|basetar -F'
 
 # plakar at STORE backup @mypg in its own process group, as a terminal
 # would run it; PLAKAR_PID; returns once basetar streams.
@@ -46,7 +46,7 @@ start_backup() {
 	PLAKAR_PID=$!
 	# (the preflight's replication connection comes and goes before)
 	for _ in $(seq 200); do
-		pgrep -f 'basetar -X fetch' >/dev/null &&
+		pgrep -f 'basetar -F [0-9]+ -X fetch' >/dev/null &&
 			[ "$(psql -tAXc "SELECT count(*) FROM pg_stat_replication WHERE state = 'backup'")" -ge 1 ] &&
 			return 0
 		sleep 0.1
@@ -82,7 +82,7 @@ assert_nothing_left() {
 @test "server down: plakar exits 1 with the reason" {
 	plakar source add down "postgres+bin://replicator:$PW@127.0.0.1:1"
 	run -1 plakar at "$W/store" backup @down
-	assert_output --partial "plakar-pg: cannot reach the server: "
+	assert_output --partial "pgprobe: cannot connect: "
 	assert_nothing_left
 }
 
@@ -109,17 +109,18 @@ assert_nothing_left() {
 
 @test "basetar killed mid-backup" {
 	start_backup
-	pkill -KILL -f 'basetar -X fetch'
+	pkill -KILL -f 'basetar -F [0-9]+ -X fetch'
 	finish_backup
 	assert_equal "$STATUS" 1
 	run cat "$W/out"
-	assert_output --partial "plakar-pg: basetar was killed by signal 9"
+	assert_output --partial "code = Aborted desc = runpipe: basetar was killed by signal 9"
 	assert_nothing_left
 }
 
 @test "the wrapper SIGKILLed mid-backup" {
 	start_backup
-	pkill -KILL -f 'plakar-pg backup -i'
+	# the wrapper ends as runpipe (plakar-pg(7))
+	pkill -KILL -f '^runpipe -F 3 basetar'
 	finish_backup
 	assert_equal "$STATUS" 1
 	run cat "$W/out"

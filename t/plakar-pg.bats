@@ -83,12 +83,13 @@ restore_and_start() {
 	}
 	# without the slot, the server removes WAL the backup needs
 	churn & c=$!
-	run plakar-pg backup "$LOC" host="$T/wal" max_rate=4M hold_wal=off
+	run sh -c "plakar-pg backup -F 3 '$LOC' host='$T/wal' max_rate=4M hold_wal=off 3>st > /dev/null"
 	wait "$c"
 	assert_equal "$status" 3
 	# told by where basetar was (past pg_control, no slot), not by words
-	[[ $output == *"plakar-pg: basetar failed (exit 3): the server removed WAL the backup needed before it could send it: raise wal_keep_size, or hold the WAL with a slot (-S): "* ]] ||
-		fail "$output"
+	assert_equal "$(first_failure st)" "basetar wal-removed 3"
+	[[ $(failure_message st) == "the server removed WAL the backup needed before it could send it: raise wal_keep_size, or hold the WAL with a slot (-S): "* ]] ||
+		fail "$(cat st)"
 	# with it, the same race is harmless
 	churn & c=$!
 	run -0 --separate-stderr sh -c "plakar-pg backup '$LOC' host='$T/wal' max_rate=4M > slot.frames"
@@ -107,9 +108,10 @@ restore_and_start() {
 @test "the server stopped mid-backup: non-zero, no end frame, a clear message" {
 	pg_cluster "$T/victim"
 	( sleep 3; pg_stop "$T/victim" immediate ) &
-	run -3 --separate-stderr sh -c "plakar-pg backup '$LOC' host='$T/victim' max_rate=1M > victim.frames"
+	run -3 --separate-stderr sh -c "plakar-pg backup -F 3 '$LOC' host='$T/victim' max_rate=1M 3>st > victim.frames"
 	wait
-	[[ $stderr == *"plakar-pg: basetar failed (exit 3): the base backup "* ]] || fail "$stderr"
+	assert_equal "$(first_failure st)" "basetar backup-failed 3"
+	[[ $stderr == *"basetar: the base backup "* ]] || fail "$stderr"
 	# an error frame where a header was due, or a payload cut short
 	# (frames(5): never padded), and never the end frame
 	last=$(last_type victim.frames)
@@ -117,10 +119,11 @@ restore_and_start() {
 }
 
 @test "the consumer closes the pipe early: exit 6, the reader went away, nothing left running" {
-	run bash -c "plakar-pg backup '$LOC' host='$PGHOST' max_rate=4M 2>err | head -c 100000 > /dev/null; echo \${PIPESTATUS[0]}"
+	run bash -c "plakar-pg backup -F 3 '$LOC' host='$PGHOST' max_rate=4M 3>st 2>err | head -c 100000 > /dev/null; echo \${PIPESTATUS[0]}"
 	assert_equal "$(tail -n 1 <<<"$output")" 6
+	assert_equal "$(first_failure st)" "runpipe reader-gone 6"
 	run -0 tail -n 1 err
-	assert_output "plakar-pg: interrupted: the reader of the frames went away"
+	assert_output "runpipe: interrupted: the reader of the frames went away"
 	sleep 1
 	# a pg_basebackup still running would hold a WAL sender of this server
 	run -0 psql -tAXc "SELECT count(*) FROM pg_stat_replication"
@@ -129,15 +132,25 @@ restore_and_start() {
 	assert_output 0
 }
 
-@test "preflight: each failure has its line and exit status 2" {
-	run -2 --separate-stderr plakar-pg backup "$LOC" host="$T/nowhere"
-	assert_regex "$stderr" "^plakar-pg: cannot reach the server: connection to server on socket \"$T/nowhere/.s.PGSQL.5432\" failed: No such file or directory"
-	run -2 --separate-stderr plakar-pg backup "postgres+bin://norep@localhost" host="$PGHOST"
-	assert_equal "$stderr" "plakar-pg: role norep has no REPLICATION privilege: ALTER ROLE ... REPLICATION, or use another role"
-	run -1 --separate-stderr plakar-pg backup "postgres+bin://h/db"
+@test "preflight: each failure has its line, its status line and exit status 2" {
+	run -2 --separate-stderr plakar-pg backup -F 3 "$LOC" host="$T/nowhere" 3>st
+	assert_regex "$stderr" "^pgprobe: cannot connect: connection to server on socket \"$T/nowhere/.s.PGSQL.5432\" failed: No such file or directory"
+	assert_equal "$(first_failure st)" "pgprobe unreachable 2"
+	run -2 --separate-stderr plakar-pg backup -F 3 "postgres+bin://norep@localhost" host="$PGHOST" 3>st
+	assert_equal "$stderr" "pgprobe: role norep has no REPLICATION privilege: ALTER ROLE norep REPLICATION, or use another role (SQLSTATE 42501)"
+	assert_equal "$(first_failure st)" "pgprobe no-replication 2"
+	assert_equal "$(jq -r 'select(.status != "ok") | .sqlstate' st)" 42501
+	run -1 --separate-stderr plakar-pg backup -F 3 "postgres+bin://h/db" 3>st
 	assert_equal "$stderr" "uriparse: location: a subpath is not allowed: pg_basebackup backs up the whole cluster"
-	run -1 --separate-stderr plakar-pg backup "$LOC" checkpoint=now
+	assert_equal "$(first_failure st)" "uriparse usage 1"
+	run -1 --separate-stderr plakar-pg backup -F 3 "$LOC" checkpoint=now 3>st
 	assert_equal "$stderr" "plakar-pg: checkpoint: fast or spread"
+	assert_equal "$(first_failure st)" "plakar-pg usage 1"
+	# -F names an open descriptor above 2
+	run -1 --separate-stderr plakar-pg backup -F 1 "$LOC"
+	assert_equal "$stderr" "plakar-pg: -F 1: stdin, stdout and stderr carry other things"
+	run -1 --separate-stderr plakar-pg backup -F 9 "$LOC"
+	assert_equal "$stderr" "plakar-pg: -F 9: not an open descriptor"
 }
 
 @test "preflight: wal_level minimal, no free WAL sender, user tablespaces" {
@@ -145,16 +158,18 @@ restore_and_start() {
 	[ "$(id -u)" != 0 ] || chown -R postgres: "$T/pf"
 	pg_init "$T/pf"
 	pg_start "$T/pf" "-c wal_level=minimal -c max_wal_senders=0"
-	run -2 --separate-stderr plakar-pg backup "$LOC" host="$T/pf"
-	assert_equal "$stderr" "plakar-pg: wal_level is minimal: set wal_level = replica and max_wal_senders > 0 in postgresql.conf and restart the server"
+	run -2 --separate-stderr plakar-pg backup -F 3 "$LOC" host="$T/pf" 3>st
+	assert_equal "$stderr" "pgprobe: wal_level is minimal: set wal_level = replica and max_wal_senders > 0 in postgresql.conf and restart the server"
+	assert_equal "$(first_failure st)" "pgprobe wal-level 2"
 	pg_stop "$T/pf"
 	pg_start "$T/pf" "-c max_wal_senders=1"
 	PGHOST=$T/pf pg_basebackup -D - -F tar -X none -r 32k > /dev/null 2>&1 &
 	hog=$!
 	sleep 1
-	run -2 --separate-stderr plakar-pg backup "$LOC" host="$T/pf"
+	run -2 --separate-stderr plakar-pg backup -F 3 "$LOC" host="$T/pf" 3>st
 	kill "$hog"; wait "$hog" || true
-	[[ $stderr == "plakar-pg: no free WAL sender or connection (max_wal_senders, max_connections): "*"exceeds max_wal_senders (currently 1) (SQLSTATE 53300)" ]] || fail "$stderr"
+	[[ $stderr == "pgprobe: no free WAL sender or connection (max_wal_senders, max_connections): "*"exceeds max_wal_senders (currently 1) (SQLSTATE 53300)" ]] || fail "$stderr"
+	assert_equal "$(first_failure st)" "pgprobe no-wal-sender 2"
 	psql -h "$T/pf" -qX -c "CREATE TABLESPACE ts1 LOCATION '$T/pf/ts'"
 	sleep 1
 	# pg_basebackup, which could not send them, is no producer any more
@@ -171,9 +186,11 @@ restore_and_start() {
 	printf 'X' | dd of="$T/src/data/$rel" bs=1 seek=4000 conv=notrunc 2>/dev/null
 	pg_start "$T/src"
 	# a label that would turn the server's checks off, were it not quoted
-	run -4 --separate-stderr sh -c "plakar-pg backup '$LOC' host='$PGHOST' label=\"x', VERIFY_CHECKSUMS 0\" > bad.frames"
-	[[ $stderr == *"checksum verification failed"* ]]
-	[[ $stderr == *"plakar-pg: page checksum failure (SQLSTATE XX001): the data arrived but is corrupt"* ]]
+	run -4 --separate-stderr sh -c "plakar-pg backup -F 3 '$LOC' host='$PGHOST' label=\"x', VERIFY_CHECKSUMS 0\" 3>st > bad.frames"
+	[[ $stderr == *"checksum verification failed"* ]] || fail "$stderr"
+	[[ $stderr == *"basetar: page checksum failure (SQLSTATE XX001): "* ]] || fail "$stderr"
+	assert_equal "$(first_failure st)" "basetar checksum 4"
+	assert_equal "$(jq -r 'select(.status != "ok") | .sqlstate' st)" XX001
 	# an error frame, or a payload cut short; never the end frame
 	last=$(last_type bad.frames)
 	[ "$last" = error ] || [ "$last" = TRUNCATED ] || fail "last frame: $last"
@@ -225,7 +242,7 @@ START TIMELINE: 7"
 	run -1 --separate-stderr plakar-pg backup nl
 	assert_equal "$stderr" "plakar-pg: nl: label: a value may not hold a newline"
 	run -1 --separate-stderr plakar-pg backup nosuch
-	assert_regex "$stderr" "^plakar-pg: nosuch: "
+	assert_equal "$(tail -n 1 <<<"$stderr")" "plakar-pg: nosuch: plakar source show failed"
 	run -1 --separate-stderr env PATH=/usr/bin:/bin "$PLAKAR_PG_BIN/plakar-pg" backup mypg
 	assert_equal "$stderr" "plakar-pg: mypg: not a postgres+bin:// location, and plakar is not installed to look it up as a source"
 	plakar_stop
@@ -335,7 +352,7 @@ START TIMELINE: 7"
 }
 
 @test "the slot is on the backup's own connection: one WAL sender; ending it (pg_terminate_backend) fails the backup, exit 3" {
-	plakar-pg backup "$LOC" host="$PGHOST" max_rate=4M > slot.frames 2> slot.err &
+	plakar-pg backup -F 3 "$LOC" host="$PGHOST" max_rate=4M > slot.frames 2> slot.err 3>slot.st &
 	pid=$!
 	wait_sql "SELECT count(*) FROM pg_replication_slots s JOIN pg_stat_replication r ON r.pid = s.active_pid WHERE s.temporary AND r.state = 'backup'" 1 ||
 		fail "no temporary slot held by the WAL sender of the backup"
@@ -346,8 +363,7 @@ START TIMELINE: 7"
 	wait "$pid" || status=$?
 	assert_equal "$status" 3
 	[ "$(last_type slot.frames)" != end ] || fail "an end frame"
-	run -0 tail -n 1 slot.err
-	assert_output --regexp '^plakar-pg: basetar failed \(exit 3\): '
+	assert_equal "$(first_failure slot.st)" "basetar backup-failed 3"
 	run -0 psql -tAXc "SELECT count(*) FROM pg_replication_slots"
 	assert_output 0
 }
@@ -357,19 +373,22 @@ START TIMELINE: 7"
 	pg_stop "$T/noslot"
 	pg_start "$T/noslot" "-c max_replication_slots=0"
 	run -0 --separate-stderr plakar-pg check "$LOC" host="$T/noslot"
-	assert_equal "$stderr" "plakar-pg: warning: the server has max_replication_slots = 0: WAL cannot be held for the backup, and a busy server may remove WAL the backup needs"
+	assert_equal "$stderr" "pgprobe: warning: the server has max_replication_slots = 0: WAL cannot be held for the backup, and a busy server may remove WAL the backup needs"
 	run -0 --separate-stderr sh -c "plakar-pg backup '$LOC' host='$T/noslot' > noslot.frames"
 	assert_equal "$(last_type noslot.frames)" end
 	# 53400 on 15, though max_replication_slots = 0 is 55000 in SQL's
 	# pg_create_physical_replication_slot
 	[[ $stderr == *"basetar: warning: WAL is not held for the backup: "*"(SQLSTATE 53400)"* ]] || fail "$stderr"
-	run -2 --separate-stderr plakar-pg check "$LOC" host="$T/noslot" strict=on
-	assert_equal "$stderr" "plakar-pg: the server has max_replication_slots = 0: WAL cannot be held for the backup, and a busy server may remove WAL the backup needs (strict=on)"
+	run -2 --separate-stderr plakar-pg check -F 3 "$LOC" host="$T/noslot" strict=on 3>st
+	assert_equal "$stderr" "pgprobe: the server has max_replication_slots = 0: WAL cannot be held for the backup, and a busy server may remove WAL the backup needs (strict=on)"
+	assert_equal "$(first_failure st)" "pgprobe slot-refused 2"
 	run -2 --separate-stderr sh -c "plakar-pg backup '$LOC' host='$T/noslot' strict=on > strict.frames"
 	[ "$(last_type strict.frames)" != end ] || fail "an end frame"
 	# basetar alone, strict: the refusal is its failure
-	run -3 --separate-stderr sh -c "PGHOST='$T/noslot' basetar -S -s > /dev/null"
+	run -2 --separate-stderr sh -c "PGHOST='$T/noslot' basetar -F 3 -S -s 3>st > /dev/null"
 	[[ $stderr == "basetar: cannot hold the WAL for the backup: "*"(SQLSTATE 53400)" ]] || fail "$stderr"
+	assert_equal "$(first_failure st)" "basetar slot-refused 2"
+	assert_equal "$(jq -r .sqlstate st)" 53400
 	pg_stop "$T/noslot"
 }
 
@@ -378,10 +397,11 @@ START TIMELINE: 7"
 	run -0 --separate-stderr sh -c "plakar-pg backup postgres+bin://reponly@localhost host='$PGHOST' > lax.frames"
 	assert_equal "$(last_type lax.frames)" end
 	[[ $stderr == *"pgmeta: warning: "* ]] || fail "no warning from pgmeta: $stderr"
-	run -2 --separate-stderr sh -c "plakar-pg backup postgres+bin://reponly@localhost host='$PGHOST' strict=on > strict.frames"
+	run -2 --separate-stderr sh -c "plakar-pg backup -F 3 postgres+bin://reponly@localhost host='$PGHOST' strict=on 3>st > strict.frames"
 	assert_equal "$(tail -n 1 <<<"$stderr")" "plakar-pg: /manifest.json would be incomplete (strict=on): grant the role pg_read_all_settings and CONNECT on each database, or let strict be off"
+	assert_equal "$(first_failure st)" "plakar-pg manifest-incomplete 2"
 	[ "$(last_type strict.frames)" != end ] || fail "an end frame"
-	run -3 --separate-stderr env PGUSER=reponly pgmeta -s
+	run -2 --separate-stderr env PGUSER=reponly pgmeta -s
 	assert_output ''
 	assert_regex "$(tail -n 1 <<<"$stderr")" '^pgmeta: [0-9]+ warnings?: the metadata is incomplete \(--strict\)$'
 	psql -qX -c "DROP ROLE reponly"
@@ -396,7 +416,7 @@ START TIMELINE: 7"
 }
 
 @test "a server that goes silent mid-stream (its WAL sender stopped): exit 7 after silence_timeout, no end frame, nothing left" {
-	plakar-pg backup "$LOC" host="$PGHOST" max_rate=4M silence_timeout=3 > silent.frames 2> silent.err &
+	plakar-pg backup -F 3 "$LOC" host="$PGHOST" max_rate=4M silence_timeout=3 > silent.frames 2> silent.err 3>silent.st &
 	pid=$!
 	wait_sql "SELECT count(*) FROM pg_stat_replication WHERE state = 'backup'" 1
 	ws=$(psql -tAXc "SELECT pid FROM pg_stat_replication")
@@ -409,24 +429,25 @@ START TIMELINE: 7"
 	kill -CONT "$ws"
 	assert_equal "$status" 7
 	[ "$took" -ge 2 ] && [ "$took" -le 10 ] || fail "ended after $took s"
-	run -0 tail -n 1 silent.err
-	assert_output "plakar-pg: the server sent nothing for 3 s (silence_timeout): the backup is stopped"
+	assert_equal "$(first_failure silent.st)" "basetar silence 7"
+	run -0 grep '^basetar: ' silent.err
+	assert_output "basetar: the server sent nothing for 3 s while sending the backup (-T): the backup is stopped"
 	[ "$(last_type silent.frames)" != end ] || fail "an end frame"
 	wait_sql "SELECT count(*) FROM pg_stat_replication" 0 || fail "a WAL sender is left"
 	run -0 psql -tAXc "SELECT count(*) FROM pg_replication_slots"
 	assert_output 0
 }
 
-@test "the start checkpoint never comes (the checkpointer stopped): basetar stops after -T, exit 5; the wrapper's 7" {
+@test "the start checkpoint never comes (the checkpointer stopped): basetar stops after -T with the silence status, 7" {
 	ckpt=$(psql -tAXc "SELECT pid FROM pg_stat_activity WHERE backend_type = 'checkpointer'")
 	psql -qXc "CREATE TABLE dirty AS SELECT generate_series(1, 1000) AS n"
 	kill -STOP "$ckpt"
-	run -5 --separate-stderr sh -c "basetar -T 2 > /dev/null"
+	run -7 --separate-stderr sh -c "basetar -T 2 > /dev/null"
 	assert_equal "$stderr" "basetar: the server sent nothing for 2 s for the start checkpoint (-T): the backup is stopped"
-	run --separate-stderr sh -c "plakar-pg backup '$LOC' host='$PGHOST' silence_timeout=2 > ck.frames"
+	run --separate-stderr sh -c "plakar-pg backup -F 3 '$LOC' host='$PGHOST' silence_timeout=2 3>st > ck.frames"
 	kill -CONT "$ckpt"
 	assert_equal "$status" 7
-	assert_equal "$(tail -n 1 <<<"$stderr")" "plakar-pg: the server sent nothing for 2 s (silence_timeout): the backup is stopped"
+	assert_equal "$(first_failure st)" "basetar silence 7"
 	wait_sql "SELECT count(*) FROM pg_stat_replication" 0 || fail "a WAL sender is left"
 	psql -qXc "DROP TABLE dirty"
 }

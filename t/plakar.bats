@@ -114,7 +114,7 @@ snapshots() {
 	# a manifest.json that is not ours would be hidden: refused, named
 	echo '{"mine": true}' > "$W/pgdata/manifest.json"
 	run -1 --separate-stderr plakar at "$W/store" backup -o host="$W" -o port=5433 "postgres+bin://postgres@localhost"
-	[[ $stderr == *"plakar-pg: manifest.json: a file of this name in the data directory would be hidden by the snapshot's /manifest.json: move it away"* ]] ||
+	[[ $stderr == *"tarsplit: manifest.json: a file of this name in the data directory would be hidden by the snapshot's /manifest.json: move it away"* ]] ||
 		fail "$stderr"
 	[ "$(snapshots | wc -l)" = 2 ]
 }
@@ -133,7 +133,7 @@ snapshots() {
 	run -1 plakar source check norepl
 	assert_output --partial "role plain has no REPLICATION privilege"
 	run -1 plakar source check down
-	assert_output --partial "plakar-pg: cannot reach the server: "
+	assert_output --partial "pgprobe: cannot connect: "
 	run -1 plakar at "$W/store" backup @wrongpw
 	assert_output --partial 'password authentication failed for user "replicator"'
 	run -1 plakar at "$W/store" backup "postgres+bin://replicator:secret@127.0.0.1:$PORT/postgres"
@@ -290,6 +290,6 @@ make_certs() {
 	run timeout 20 script -qec "plakar-pg check postgres+bin://replicator@127.0.0.1:$PORT" /dev/null
 	[ "$status" -ne 124 ] || fail "it waited for a password on the terminal"
 	assert_equal "$status" 2
-	assert_output --partial 'plakar-pg: no password supplied: the server wants one for role replicator'
+	assert_output --partial 'pgprobe: no password supplied: the server wants one for role replicator'
 	refute_output --partial 'Password'
 }

@@ -203,6 +203,16 @@ ts2=$W/new2"
 	fi
 }
 
+@test "relocate: a copy that fails pg_verifybackup cannot start: verify-failed, 5" {
+	run -0 sh -c 'basetar | tarsplit > ts.frames'
+	copy_dir "$W/v"
+	as_pg plakar-pg restore "$W/v/data" < ts.frames
+	printf 'X' >> "$W/v/data/PG_VERSION"
+	run -5 --separate-stderr plakar-pg relocate -F 3 -T "$T/ts1=$W/v1" -T "$T/ts2=$W/v2" "$W/v/data" 3>st
+	assert_equal "$(first_failure st)" "plakar-pg verify-failed 5"
+	[ ! -e "$W/v/data/global/pg_control" ] && [ -e "$W/v/data/global/pg_control.unverified" ]
+}
+
 @test "relocate: a copy whose configuration archives WAL is warned about, or has archiving turned off with -A" {
 	own_cluster "$W/arch"
 	printf "archive_mode = on\narchive_command = '/bin/true'\n" >> "$W/arch/data/postgresql.conf"
@@ -226,10 +236,11 @@ ts2=$W/new2"
 @test "an in-place tablespace: refused by the preflight, and by basetar -t, which would leave its files out" {
 	own_cluster "$W/ip"
 	psql -h "$W/ip" -qX -c "SET allow_in_place_tablespaces = on" -c "CREATE TABLESPACE inplace LOCATION ''"
-	run -2 --separate-stderr sh -c "plakar-pg backup '$LOC' host='$W/ip' port=$PORT > /dev/null"
-	assert_equal "$stderr" "plakar-pg: tablespace inplace is in place (allow_in_place_tablespaces): a base backup would leave its files out; move its objects to a tablespace with an absolute location"
+	run -2 --separate-stderr sh -c "plakar-pg backup -F 3 '$LOC' host='$W/ip' port=$PORT 3>st > /dev/null"
+	assert_equal "$stderr" "pgprobe: tablespace inplace is in place (allow_in_place_tablespaces): a base backup would leave its files out; move its objects to a tablespace with an absolute location"
+	assert_equal "$(first_failure st)" "pgprobe in-place-tablespace 2"
 	oid=$(psql -h "$W/ip" -tAXc "SELECT oid FROM pg_tablespace WHERE spcname = 'inplace'")
-	run -3 --separate-stderr sh -c "PGHOST='$W/ip' basetar -t $oid > /dev/null"
+	run -2 --separate-stderr sh -c "PGHOST='$W/ip' basetar -t $oid > /dev/null"
 	assert_equal "$stderr" "basetar: tablespace $oid is not in the server's base backup: an in-place tablespace, whose files would be left out"
 	pg_stop "$W/ip"
 }

@@ -69,22 +69,23 @@ setup() {
 }
 
 @test "empty input: one line, non-zero, no frame at all" {
-	run -1 --separate-stderr sh -c 'tarsplit < /dev/null'
+	run -3 --separate-stderr sh -c 'tarsplit < /dev/null'
 	assert_equal "$stderr" "tarsplit: empty input: no tar stream"
 	assert_output ''
 }
 
 @test "garbage: not a tar stream" {
 	head -c 4096 /dev/urandom > garbage
-	run -1 --separate-stderr sh -c 'tarsplit < garbage'
+	run -3 --separate-stderr sh -c 'tarsplit -F 3 < garbage 3>st'
 	assert_equal "$stderr" "tarsplit: not a tar stream: Unrecognized archive format"
+	assert_equal "$(first_failure st)" "tarsplit stream-broken 3"
 }
 
 @test "a damaged header checksum is refused" {
 	cp simple.tar damaged.tar
 	# the second header (after PG_VERSION's header and data block)
 	printf 'Z' | dd of=damaged.tar bs=1 seek=$((1024 + 150)) conv=notrunc 2>/dev/null
-	run -1 --separate-stderr sh -c 'tarsplit -n < damaged.tar > frames'
+	run -3 --separate-stderr sh -c 'tarsplit -n < damaged.tar > frames'
 	assert_equal "$stderr" "tarsplit: Damaged tar archive"
 	assert_equal "$(last_type frames)" error
 }
@@ -105,7 +106,7 @@ setup() {
 
 @test "a header cut short: an error frame where the header was due" {
 	head -c 2600 simple.tar > cut.tar
-	run -1 --separate-stderr sh -c 'tarsplit -n < cut.tar > frames'
+	run -3 --separate-stderr sh -c 'tarsplit -n < cut.tar > frames'
 	assert_equal "$stderr" "tarsplit: Truncated input file (needed 507 bytes, only 35 available)"
 	run -0 last_frame frames
 	assert_output '{"type":"error","message":"Truncated input file (needed 507 bytes, only 35 available)","path":"/data/sub/file"}'
@@ -132,7 +133,7 @@ claiming_tar() {
 
 @test "a tiny input never makes a huge output: a member of 2^62 bytes cut short, a sparse member of 1 TiB" {
 	claiming_tar $((1 << 62)) > huge.tar
-	run -1 --separate-stderr sh -c 'timeout 10 tarsplit -n < huge.tar > frames'
+	run -3 --separate-stderr sh -c 'timeout 10 tarsplit -n < huge.tar > frames'
 	[ "$(stat -c %s frames)" -lt 4096 ] || fail "$(stat -c %s frames) bytes out of 2048 in"
 	# cut inside the payload: no padding, no error frame, the payload short
 	run -0 last_frame frames
@@ -143,7 +144,7 @@ claiming_tar() {
 	printf 'x' | dd of=sparse bs=1 seek=4096 conv=notrunc 2>/dev/null
 	tar --sparse --format=pax -cf sparse.tar sparse
 	[ "$(stat -c %s sparse.tar)" -lt 65536 ]
-	run -1 --separate-stderr sh -c 'timeout 10 tarsplit -n < sparse.tar > frames'
+	run -3 --separate-stderr sh -c 'timeout 10 tarsplit -n < sparse.tar > frames'
 	assert_equal "$stderr" "tarsplit: a sparse member: not a stream of pg_basebackup"
 	[ "$(stat -c %s frames)" -lt 4096 ]
 }
@@ -151,16 +152,16 @@ claiming_tar() {
 @test "members named ../x or /etc/x are refused, never passed on" {
 	printf 'x' > x
 	tar --format=ustar -cf dotdot.tar --transform 's,^x,../x,' x
-	run -1 --separate-stderr sh -c 'tarsplit -n < dotdot.tar > frames'
+	run -3 --separate-stderr sh -c 'tarsplit -n < dotdot.tar > frames'
 	assert_equal "$stderr" "tarsplit: unsafe member name: ../x"
 	run -0 sh -c 'grep -c "\.\./x" frames'
 	assert_output 1	# only inside the error message
 	assert_equal "$(last_type frames)" error
 	tar --format=ustar -cf abs.tar -P --transform 's,^x,/etc/x,' x
-	run -1 --separate-stderr sh -c 'tarsplit -n < abs.tar > frames'
+	run -3 --separate-stderr sh -c 'tarsplit -n < abs.tar > frames'
 	assert_equal "$stderr" "tarsplit: unsafe member name: /etc/x"
 	tar --format=ustar -cf mid.tar --transform 's,^x,a/../../x,' x
-	run -1 --separate-stderr sh -c 'tarsplit -n < mid.tar'
+	run -3 --separate-stderr sh -c 'tarsplit -n < mid.tar'
 	assert_equal "$stderr" "tarsplit: unsafe member name: a/../../x"
 }
 
@@ -174,7 +175,7 @@ claiming_tar() {
 
 @test "bad usage" {
 	run -1 --separate-stderr tarsplit -x
-	[[ $stderr == *"usage: tarsplit [-ntw] [-a algorithm] [-e file] [-f time] [-m file] [-r mode]" ]]
+	[[ $stderr == *"usage: tarsplit [-ntw] [-a algorithm] [-e file] [-F fd] [-f time] [-m file] [-r mode]" ]] || fail "$stderr"
 	run -1 --separate-stderr tarsplit -a MD5
 	assert_equal "$stderr" "tarsplit: unknown checksum algorithm: MD5"
 }

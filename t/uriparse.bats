@@ -35,23 +35,30 @@ json() {
 	check '"host":"h","port":5432,"username":null,"password":null' 'POSTGRES+BIN://h'
 }
 
-@test "the shell output: libpq's environment" {
-	run -0 uriparse 'postgres+bin://rep@db:5433' ssl_mode=require
-	assert_output "export PGHOST='db'
-export PGPORT='5433'
-export PGUSER='rep'
-export PGSSLMODE='require'
-unset PGSSLCERT
-unset PGSSLKEY
-unset PGSSLROOTCERT
-export PGCONNECT_TIMEOUT='10'
-unset PLAKAR_PG_BIN_DIR
-unset PLAKAR_PG_TMPDIR"
+# env_of OPTION...: the libpq environment uriparse runs a command with.
+env_of() {
+	env -i PATH="$PATH" uriparse "$@" -- env | grep -E '^(PG|PLAKAR_PG_)' | sort
+}
+
+@test "the command runs with libpq's environment, nothing printed, nothing evaluated" {
+	run -0 env_of 'postgres+bin://rep@db:5433' ssl_mode=require
+	assert_output "PGCONNECT_TIMEOUT=10
+PGHOST=db
+PGPORT=5433
+PGSSLMODE=require
+PGUSER=rep"
+	# what the caller had set, the location overrides; the rest stays
+	run -0 env PGHOST=other PGSSLKEY=/k PGPASSFILE=/mine uriparse 'postgres+bin://rep@db' -- sh -c 'echo "$PGHOST $PGSSLKEY $PGPASSFILE"'
+	assert_output "db  /mine"
+	# -j and a command are one or the other
+	run -1 uriparse -j h=x -- true
+	run -1 uriparse 'postgres+bin://h'
+	run -1 uriparse 'postgres+bin://h' --
 }
 
 @test "invalid input: one line naming what is wrong, exit 1" {
 	check() {
-		run -1 --separate-stderr uriparse "${@:2}"
+		run -1 --separate-stderr uriparse "${@:2}" -- true
 		assert_equal "$stderr" "uriparse: $1"
 		assert_output ''
 	}
@@ -82,65 +89,57 @@ unset PLAKAR_PG_TMPDIR"
 	check 'ssl_cert_data: not PEM text' ssl_cert_data=hello
 	check 'pg_bin_dir: /tmp has no executable pg_basebackup' pg_bin_dir=/tmp
 	check 'connect_timeout: not a number of seconds' connect_timeout=1s
-	run -1 --separate-stderr sh -c 'printf "password=a\\nb\\n" | uriparse -i'
+	run -1 --separate-stderr sh -c 'printf "password=a\\nb\\n" | uriparse -i -F 3 -- true 3>st'
 	assert_equal "$stderr" "uriparse: stdin line 2: not key=value"
+	assert_equal "$(first_failure st)" "uriparse usage 1"
 }
 
 @test "pg_bin_dir with pg_basebackup is taken" {
-	run -0 uriparse pg_bin_dir="$PGBIN"
-	assert_line "export PLAKAR_PG_BIN_DIR='$PGBIN'"
+	run -0 env_of pg_bin_dir="$PGBIN"
+	assert_line "PLAKAR_PG_BIN_DIR=$PGBIN"
 }
 
-@test "hostile values in every field are harmless under eval" {
+@test "hostile values in every field reach the command intact: no shell reads them" {
 	for v in "it's" '$(touch pwned)' '`touch pwned`' 'a;touch pwned' 'sp ace' "new
 line" '"dq"' '\back\slash' '$HOME' '*' '-n'; do
 		pw=${v//$'\n'/ }	# stdin has one option a line
-		run -0 uriparse -i host="$v" username="$v" <<<"password=$pw"
-		out=$output
-		unset PGHOST PGUSER PGPASSFILE PLAKAR_PG_TMPDIR
-		eval "$out"
-		[ ! -e pwned ] || fail "eval ran a command for value $v"
-		assert_equal "$PGHOST" "$v"
-		assert_equal "$PGUSER" "$v"
-		[ "$(stat -c %a "$PGPASSFILE")" = 600 ] || fail "pgpass mode"
-		[ "$(cat "$PGPASSFILE")" = "*:*:*:*:$(printf '%s' "$pw" | sed 's/[\\:]/\\&/g')" ] || fail "pgpass for $v"
-		rm -rf "$PLAKAR_PG_TMPDIR"
+		# shellcheck disable=SC2016
+		run -0 uriparse -i host="$v" username="$v" -- sh -c 'printf "%s\n%s\n" "$PGHOST" "$PGUSER"; stat -L -c %a "$PGPASSFILE"; cat "$PGPASSFILE"' <<<"password=$pw"
+		[ ! -e pwned ] || fail "a command ran for value $v"
+		assert_equal "$output" "$v
+$v
+600
+*:*:*:*:$(printf '%s' "$pw" | sed 's/[\\:]/\\&/g')"
 	done 2>/dev/null
 	# a password with a newline cannot be written to a pgpass file
 	run -1 --separate-stderr uriparse "password=a
-b"
+b" -- true
 	assert_equal "$stderr" "uriparse: password: a newline cannot be passed to libpq"
 }
 
-@test "the password: never on stdout or stderr, in a 0600 pgpass file" {
-	run -0 --separate-stderr uriparse -i 'postgres+bin://u@h' <<<'password=s3cr:et\x'
-	refute_output --partial 's3cr'
-	assert_equal "$stderr" ""
-	eval "$output"
-	assert_equal "$(stat -c %a "$PGPASSFILE")" 600
-	assert_equal "$(stat -c %a "$PLAKAR_PG_TMPDIR")" 700
-	assert_equal "$(cat "$PGPASSFILE")" '*:*:*:*:s3cr\:et\\x'
+@test "the password: never on stdout or stderr, in a sealed 0600 memfd that no file system names" {
+	# shellcheck disable=SC2016
+	run -0 --separate-stderr uriparse -i 'postgres+bin://u@h' -- sh -c 'readlink "$PGPASSFILE"; stat -L -c %a "$PGPASSFILE"; cat "$PGPASSFILE"; printf x >> "$PGPASSFILE" || echo sealed' <<<'password=s3cr:et\x'
+	assert_line -n 0 --regexp '^/memfd:pgpass \(deleted\)$'
+	assert_line -n 1 600
+	assert_line -n 2 '*:*:*:*:s3cr\:et\\x'
+	assert_line -n 3 sealed
 	run -0 json -i <<<'password=s3cr3t'
 	refute_output --partial 's3cr3t'
-	rm -rf "$PLAKAR_PG_TMPDIR"
-	# nothing is left behind by what removed PLAKAR_PG_TMPDIR
+	# nothing in TMPDIR, ever
 	run -0 find "$TMPDIR" -mindepth 1
 	assert_output ''
 }
 
-@test "inline PEM data goes into 0600 files" {
+@test "inline PEM data goes into 0600 memfds" {
 	pem='-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----'
-	run -0 uriparse -i <<<"ssl_root_cert_data=$pem
+	# shellcheck disable=SC2016
+	run -0 uriparse -i -- sh -c 'stat -L -c %a "$PGSSLROOTCERT" "$PGSSLKEY"; readlink "$PGSSLKEY"; cat "$PGSSLROOTCERT"' <<<"ssl_root_cert_data=$pem
 ssl_key_data=$pem"
-	eval "$output"
-	assert_equal "$(stat -c %a "$PGSSLROOTCERT")" 600
-	assert_equal "$(stat -c %a "$PGSSLKEY")" 600
-	assert_equal "$(cat "$PGSSLROOTCERT")" "$(printf '%b' "$pem")"
-	rm -rf "$PLAKAR_PG_TMPDIR"
-}
-
-@test "no temporary file without a secret" {
-	run -0 uriparse 'postgres+bin://u@h'
+	assert_equal "$output" "600
+600
+/memfd:client.key (deleted)
+$(printf '%b' "$pem")"
 	run -0 find "$TMPDIR" -mindepth 1
 	assert_output ''
 }
@@ -152,38 +151,24 @@ start_tcp_server() {
 	pg_tcp_cluster "$T/src" rep "$PW"
 }
 
-@test "a connection with the output: TCP with a scram password, and the socket" {
+@test "a connection through the command: TCP with a scram password, and the socket" {
 	start_tcp_server
+	unset PGHOST PGPORT PGUSER PGDATABASE
 	# the password travels on stdin only
-	out=$(printf 'password=%s\n' "$PW" | uriparse -i "postgres+bin://rep@127.0.0.1:$PORT" ssl_mode=disable)
-	(
-		unset PGHOST PGPORT PGUSER PGDATABASE
-		eval "$out"
-		run -0 psql -d postgres -tAXc 'SELECT current_user, inet_server_addr() IS NOT NULL'
-		assert_output 'rep|t'
-		run -0 sh -c 'pg_basebackup -D - -F tar -X none -c fast 2>/dev/null | tarsplit -t | grep -c /data/PG_VERSION'
-		assert_output 1
-		rm -rf "$PLAKAR_PG_TMPDIR"
-	)
+	run -0 sh -c "printf 'password=%s\n' \"\$1\" | uriparse -i 'postgres+bin://rep@127.0.0.1:$PORT' ssl_mode=disable -- psql -d postgres -tAXc 'SELECT current_user, inet_server_addr() IS NOT NULL'" sh "$PW"
+	assert_output 'rep|t'
+	run -0 sh -c "printf 'password=%s\n' \"\$1\" | uriparse -i 'postgres+bin://rep@127.0.0.1:$PORT' ssl_mode=disable -- sh -c 'pg_basebackup -D - -F tar -X none -c fast 2>/dev/null | tarsplit -t | grep -c /data/PG_VERSION'" sh "$PW"
+	assert_output 1
 	# a wrong password fails, and does not fall back to anything else
-	out=$(printf 'password=wrong\n' | uriparse -i "postgres+bin://rep@127.0.0.1:$PORT" ssl_mode=disable)
-	(
-		eval "$out"
-		run psql -d postgres -tAXc 'SELECT 1'
-		[ "$status" -ne 0 ]
-		assert_output --partial 'password authentication failed for user "rep"'
-		rm -rf "$PLAKAR_PG_TMPDIR"
-	)
+	run sh -c "printf 'password=wrong\n' | uriparse -i 'postgres+bin://rep@127.0.0.1:$PORT' ssl_mode=disable -- psql -d postgres -tAXc 'SELECT 1'"
+	[ "$status" -ne 0 ]
+	assert_output --partial 'password authentication failed for user "rep"'
 	# the Unix socket, as an option and percent-encoded in the location
 	enc=$(printf '%s' "$T/src" | sed 's,/,%2F,g')
 	for args in "host=$T/src port=$PORT username=postgres" "postgres+bin://postgres@$enc:$PORT"; do
 		# shellcheck disable=SC2086
-		out=$(uriparse $args)
-		(
-			eval "$out"
-			run -0 psql -d postgres -tAXc 'SELECT current_user, inet_server_addr() IS NULL'
-			assert_output 'postgres|t'
-		)
+		run -0 uriparse $args -- psql -d postgres -tAXc 'SELECT current_user, inet_server_addr() IS NULL'
+		assert_output 'postgres|t'
 	done
 	pg_cleanup "$T"
 }

@@ -29,7 +29,7 @@ setup() {
 
 # verify_fails TAR MESSAGE: exit 2, MESSAGE on stderr, an error frame last.
 verify_fails() {
-	run -2 --separate-stderr sh -c "tarsplit < '$1' > frames"
+	run -5 --separate-stderr sh -c "tarsplit < '$1' > frames"
 	assert_equal "$stderr" "tarsplit: $2"
 	run -0 last_type frames
 	assert_output error
@@ -83,7 +83,7 @@ verify_fails() {
 
 @test "a byte changed, with SHA256 checksums" {
 	$TARTOOL flip "$REL" < "$T/sha.tar" > bad.tar
-	run -2 --separate-stderr sh -c "tarsplit -a sha256 < bad.tar > frames"
+	run -5 --separate-stderr sh -c "tarsplit -a sha256 < bad.tar > frames"
 	assert_equal "$stderr" "tarsplit: verification failed: 1 bad file; first: $REL: SHA256 checksum mismatch"
 }
 
@@ -125,7 +125,7 @@ verify_fails() {
 
 @test "a manifest from another backup" {
 	$TARTOOL replace backup_manifest "$T/second/backup_manifest" < "$T/base.tar" > bad.tar
-	run -2 --separate-stderr sh -c "tarsplit < bad.tar > frames"
+	run -5 --separate-stderr sh -c "tarsplit < bad.tar > frames"
 	assert_regex "$stderr" '^tarsplit: backup_manifest is from another backup: no WAL range starts at backup_label.s [0-9A-F]+/[0-9A-F]+ on timeline 1$'
 }
 
@@ -145,7 +145,7 @@ verify_fails() {
 
 @test "a member after backup_manifest" {
 	$TARTOOL late late < "$T/base.tar" > bad.tar
-	run -1 --separate-stderr sh -c "tarsplit < bad.tar > frames"
+	run -3 --separate-stderr sh -c "tarsplit < bad.tar > frames"
 	assert_equal "$stderr" "tarsplit: member after backup_manifest"
 }
 
@@ -164,7 +164,7 @@ verify_fails() {
 	$TARTOOL remove "$seg" < "$T/base.tar" |
 		$TARTOOL remove "pg_wal/archive_status/${seg#pg_wal/}.done" > nowal.tar
 	run -0 sh -c "tarsplit < nowal.tar > frames"
-	run -2 --separate-stderr sh -c "tarsplit -w < nowal.tar > frames"
+	run -5 --separate-stderr sh -c "tarsplit -w < nowal.tar > frames"
 	assert_equal "$stderr" "tarsplit: pg_wal has no WAL segment: the backup needs the WAL of its WAL-Ranges"
 	run -0 sh -c "tarsplit -w < '$T/base.tar' > frames"
 }

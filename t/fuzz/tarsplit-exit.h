@@ -11,4 +11,6 @@ void	fuzz_exit(int) __attribute__((noreturn));
 #define err(status, ...)	fuzz_exit(status)
 #define errx(status, ...)	fuzz_exit(status)
 #define warnx(...)		((void)0)
+#define status_exit(o, ...)	fuzz_exit(outcome_exit(o))
+#define status_err(o, ...)	fuzz_exit(outcome_exit(o))
 #define main			tarsplit_main

@@ -248,7 +248,16 @@ func importAll(p *plugin, client importer.ImporterClient, outdir string, stop fu
 		} else if outdir != "" {
 			write(outdir, rec, content, &dirs)
 		}
-		check(stream.Send(&importer.ImportRequest{Result: &gconn.Result{Header: &gconn.Record{Pathname: rec.Pathname}}}))
+		if err := stream.Send(&importer.ImportRequest{Result: &gconn.Result{Header: &gconn.Record{Pathname: rec.Pathname}}}); err != nil {
+			// the server ended the call first: its status comes with Recv
+			if errors.Is(err, io.EOF) {
+				_, err = stream.Recv()
+				if err != nil && !errors.Is(err, io.EOF) {
+					grpcError(p, err)
+				}
+			}
+			check(err)
+		}
 	}
 	stream.CloseSend()
 	for i := len(dirs) - 1; i >= 0; i-- {
@@ -393,6 +402,15 @@ func cancelOpen(p *plugin, client importer.ImporterClient, n int) {
 				grpcError(p, err)
 			}
 		}
-		check(stream.Send(&importer.ImportRequest{Result: &gconn.Result{Header: &gconn.Record{Pathname: rec.Pathname}}}))
+		if err := stream.Send(&importer.ImportRequest{Result: &gconn.Result{Header: &gconn.Record{Pathname: rec.Pathname}}}); err != nil {
+			// the server ended the call first: its status comes with Recv
+			if errors.Is(err, io.EOF) {
+				_, err = stream.Recv()
+				if err != nil && !errors.Is(err, io.EOF) {
+					grpcError(p, err)
+				}
+			}
+			check(err)
+		}
 	}
 }
