@@ -51,6 +51,7 @@ struct merge {
 	struct buf		 manifest;
 	uint64_t		 received;
 	int			 past_control;	/* global/pg_control begun */
+	int			 in_place;	/* refused: pg_tblspc/X unlisted */
 };
 
 struct merge *
@@ -73,6 +74,12 @@ merge_free(struct merge *m)
 	buf_free(&m->out);
 	buf_free(&m->manifest);
 	free(m);
+}
+
+int
+merge_in_place(const struct merge *m)
+{
+	return m->in_place;
 }
 
 int
@@ -342,6 +349,7 @@ tblspc_member(struct merge *m, const char *name, char type, const char *link,
 		    "listed for the backup: an in-place tablespace, or one "
 		    "created during the backup; its files would be missing", safe);
 		free(safe);
+		m->in_place = 1;
 		return -1;
 	}
 	if (strcmp(link, t->location) != 0)

@@ -48,6 +48,12 @@ int	merge_finish(struct merge *, char *, size_t);
  */
 int	merge_past_control(const struct merge *);
 
+/*
+ * Whether the merge was refused for a directory under pg_tblspc that no
+ * tablespace of the server's list accounts for: an in-place tablespace.
+ */
+int	merge_in_place(const struct merge *);
+
 /* Bytes received so far, and the server's own count when it sends one. */
 uint64_t merge_received(const struct merge *);
 

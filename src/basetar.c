@@ -315,6 +315,14 @@ command(struct backup *b, const char *cmd)
 	return last;
 }
 
+/* The merge refused the server's archives: an in-place tablespace, or worse. */
+static void __attribute__((noreturn))
+merge_failed(const struct backup *b, const char *err)
+{
+	status_exit(merge_in_place(b->merge) ? OUTCOME_IN_PLACE_TABLESPACE :
+	    OUTCOME_BACKUP_FAILED, NULL, "%s", err);
+}
+
 /* One COPY's data, into the merge: framed (15 on) or plain (up to 14). */
 static void
 read_copy(struct backup *b, const struct options *o, int framed)
@@ -332,7 +340,7 @@ read_copy(struct backup *b, const struct options *o, int framed)
 
 		PQfreemem(data);
 		if (r == -1)
-			status_exit(OUTCOME_BACKUP_FAILED, NULL, "%s", err);
+			merge_failed(b, err);
 		if (o->progress)
 			progress(b, 0);
 	}
@@ -386,7 +394,7 @@ run_backup(struct backup *b, const struct options *o)
 				    merge_manifest(b->merge, err, sizeof(err));
 
 				if (r == -1)
-					status_exit(OUTCOME_BACKUP_FAILED, NULL, "%s", err);
+					merge_failed(b, err);
 				read_copy(b, o, 0);
 			}
 			copies++;

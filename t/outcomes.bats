@@ -192,6 +192,17 @@ all_three() {
 	all_three unreachable pgprobe "postgres+bin://replicator:$PW@127.0.0.1:1"
 }
 
+@test "unreachable, by time: a server that takes the connection and never answers; connect_timeout=2 bounds it" {
+	python3 "$BATS_TEST_DIRNAME/relay.py" "$W/port" 127.0.0.1 "$PORT" mute &
+	HELPER=$!
+	for _ in $(seq 50); do [ -s "$W/port" ] && break; sleep 0.1; done
+	local start
+	start=$(date +%s)
+	by_wrapper unreachable pgprobe "postgres+bin://replicator:$PW@127.0.0.1:$(cat "$W/port")" connect_timeout=2
+	[ $(($(date +%s) - start)) -le 6 ] || fail "took $(($(date +%s) - start)) s"
+	assert_equal "$(failure_message st)" "cannot connect: timeout expired after 2 s"
+}
+
 @test "no-password: none given, none in a pgpass file" {
 	export PGPASSFILE=/nonexistent
 	all_three no-password pgprobe "postgres+bin://replicator@127.0.0.1:$PORT"

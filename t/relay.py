@@ -11,6 +11,8 @@ listens) and relays every connection to HOST:PORT.  MODE:
   stall   once a connection has carried 1 MB from the server, stop
           forwarding either way, the connections left open: a server
           gone silent mid-stream, at the TCP level
+  mute    accept, and never answer nor reach the server: a server
+          that takes the connection and says nothing
   noclock once the server starts streaming WAL (CopyBothResponse, as for
           the clock probe), stop forwarding: a server whose clock
           never comes
@@ -82,7 +84,13 @@ def pump(src, dst, state, from_server):
                 pass
 
 
+HELD = []
+
+
 def serve(conn, host, port, mode):
+    if mode == "mute":
+        HELD.append(conn)
+        return
     try:
         up = socket.create_connection((host, port))
     except OSError:
@@ -99,8 +107,8 @@ def serve(conn, host, port, mode):
 
 def main():
     portfile, host, port, mode = sys.argv[1], sys.argv[2], int(sys.argv[3]), sys.argv[4]
-    if mode not in ("pass", "stall", "lie", "noclock"):
-        sys.exit("relay.py: mode: pass, stall, lie or noclock")
+    if mode not in ("pass", "stall", "lie", "noclock", "mute"):
+        sys.exit("relay.py: mode: pass, stall, lie, noclock or mute")
     ls = socket.socket()
     ls.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     ls.bind(("127.0.0.1", 0))

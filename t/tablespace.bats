@@ -104,12 +104,13 @@ dump_without_load() {
 }
 
 @test "basetar: a connection refused says why with its SQLSTATE, exit 2; a killed basetar leaves a tar tarsplit refuses" {
-	run -2 --separate-stderr sh -c "PGHOST=127.0.0.1 PGPORT=$PORT PGUSER=replicator PGPASSWORD=wrong basetar > /dev/null"
-	assert_equal "$stderr" "basetar: cannot connect: password authentication failed for user \"replicator\" (SQLSTATE 28P01)"
+	run -2 --separate-stderr sh -c "PGHOST=127.0.0.1 PGPORT=$PORT PGUSER=replicator PGPASSWORD=wrong basetar -F 3 3>st > /dev/null"
+	assert_equal "$stderr" "basetar: authentication failed for role replicator: password authentication failed for user \"replicator\" (SQLSTATE 28P01)"
+	assert_equal "$(first_failure st)" "basetar auth-failed 2"
 	: > empty
 	chmod 600 empty
 	run -2 --separate-stderr sh -c "PGHOST=127.0.0.1 PGPORT=$PORT PGUSER=replicator PGPASSFILE=$PWD/empty basetar > /dev/null"
-	assert_equal "$stderr" "basetar: no password supplied"
+	assert_equal "$stderr" "basetar: no password supplied: the server wants one for role replicator; give it in the location, the password option or the Plakar source"
 	basetar -r 1M > cut.tar &
 	pid=$!
 	sleep 2
