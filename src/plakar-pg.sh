@@ -92,6 +92,18 @@ set_status_fd() {
 	status_fd=$1
 }
 
+# [-F fd] alone, for the commands that take no other option; the caller
+# shifts OPTIND - 1.
+status_fd_option() {
+	OPTIND=1
+	while getopts F: opt; do
+		case $opt in
+		F) set_status_fd "$OPTARG" ;;
+		*) usage ;;
+		esac
+	done
+}
+
 # A program of ours that failed: its line went to our caller; one that
 # was killed said nothing, so we say it.
 child_failed() {
@@ -270,13 +282,7 @@ connect_options() {
 # connect_options passed them, the libpq environment set by uriparse.
 connected_options() {
 	backup_defaults
-	OPTIND=1
-	while getopts F: opt; do
-		case $opt in
-		F) set_status_fd "$OPTARG" ;;
-		*) usage ;;
-		esac
-	done
+	status_fd_option "$@"
 	shift $((OPTIND - 1))
 	for arg; do
 		backup_option "$arg" || die usage "$arg: not a backup option"
@@ -379,13 +385,7 @@ backup() {
 }
 
 restore() {
-	OPTIND=1
-	while getopts F: opt; do
-		case $opt in
-		F) set_status_fd "$OPTARG" ;;
-		*) usage ;;
-		esac
-	done
+	status_fd_option "$@"
 	shift $((OPTIND - 1))
 	[ $# -eq 1 ] || usage
 	dir=$1

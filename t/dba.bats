@@ -19,9 +19,7 @@ setup_file() {
 	while IFS= read -r sql; do
 		psql -qX -v ON_ERROR_STOP=1 -c "$sql"
 	done < <(dba_block 1)
-	mkdir "$T/plakar"
-	plakar_env "$T/plakar"
-	plakar_package "$T"
+	plakar_suite_plakar
 }
 
 teardown_file() {

@@ -56,9 +56,7 @@ setup_file() {
 		CREATE TABLE churn (id int PRIMARY KEY, v text);
 	SQL
 	pgbench -i -s 1 -q >/dev/null 2>&1
-	mkdir "$T/plakar"
-	plakar_env "$T/plakar"
-	plakar_package "$T"
+	plakar_suite_plakar
 }
 
 teardown_file() {

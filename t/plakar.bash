@@ -83,6 +83,12 @@ plakar_suite() {
 	pg_env "$T/src"
 	export PGPORT=$PORT
 	pgbench -i -s "$scale" -q >/dev/null 2>&1
+	plakar_suite_plakar
+}
+
+# For setup_file: Plakar's directories for the file in $T/plakar, and the
+# package of this build in $PTAR.
+plakar_suite_plakar() {
 	mkdir "$T/plakar"
 	plakar_env "$T/plakar"
 	plakar_package "$T"

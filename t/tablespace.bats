@@ -26,9 +26,7 @@ setup_file() {
 	psql -qX -d elsewhere -c "CREATE TABLE there AS SELECT generate_series(1, 3000) AS n"
 	pgbench -i -s 1 -q load >/dev/null 2>&1
 	psql -qX -c CHECKPOINT
-	mkdir "$T/plakar"
-	plakar_env "$T/plakar"
-	plakar_package "$T"
+	plakar_suite_plakar
 }
 
 teardown_file() {
