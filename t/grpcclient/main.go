@@ -248,16 +248,7 @@ func importAll(p *plugin, client importer.ImporterClient, outdir string, stop fu
 		} else if outdir != "" {
 			write(outdir, rec, content, &dirs)
 		}
-		if err := stream.Send(&importer.ImportRequest{Result: &gconn.Result{Header: &gconn.Record{Pathname: rec.Pathname}}}); err != nil {
-			// the server ended the call first: its status comes with Recv
-			if errors.Is(err, io.EOF) {
-				_, err = stream.Recv()
-				if err != nil && !errors.Is(err, io.EOF) {
-					grpcError(p, err)
-				}
-			}
-			check(err)
-		}
+		ack(p, stream, rec.Pathname)
 	}
 	stream.CloseSend()
 	for i := len(dirs) - 1; i >= 0; i-- {
@@ -270,6 +261,19 @@ func importAll(p *plugin, client importer.ImporterClient, outdir string, stop fu
 	out, _ := json.Marshal(map[string]any{"records": records, "files": files,
 		"finished": finished, "manifest_version": manifestVersion})
 	fmt.Println(string(out))
+}
+
+// ack acknowledges a record.  A server that ended the call first makes
+// Send return io.EOF: its status comes with Recv.
+func ack(p *plugin, stream importer.Importer_ImportClient, path string) {
+	err := stream.Send(&importer.ImportRequest{Result: &gconn.Result{Header: &gconn.Record{Pathname: path}}})
+	if errors.Is(err, io.EOF) {
+		if _, rerr := stream.Recv(); rerr != nil && !errors.Is(rerr, io.EOF) {
+			grpcError(p, rerr)
+		}
+		return
+	}
+	check(err)
 }
 
 func atoi(s string) int {
@@ -402,15 +406,6 @@ func cancelOpen(p *plugin, client importer.ImporterClient, n int) {
 				grpcError(p, err)
 			}
 		}
-		if err := stream.Send(&importer.ImportRequest{Result: &gconn.Result{Header: &gconn.Record{Pathname: rec.Pathname}}}); err != nil {
-			// the server ended the call first: its status comes with Recv
-			if errors.Is(err, io.EOF) {
-				_, err = stream.Recv()
-				if err != nil && !errors.Is(err, io.EOF) {
-					grpcError(p, err)
-				}
-			}
-			check(err)
-		}
+		ack(p, stream, rec.Pathname)
 	}
 }
