@@ -574,8 +574,9 @@ main(int argc, char *argv[])
 			/* backup_label is a line format */
 			if (strpbrk(optarg, "\n\r") != NULL)
 				status_exit(OUTCOME_USAGE, NULL, "-l: a label may not hold a newline");
-			if (strlen(optarg) > 1023)
-				status_exit(OUTCOME_USAGE, NULL, "-l: longer than the server's 1023 bytes");
+			/* the server's own limit, MAXPGPATH */
+			if (strlen(optarg) > 1024)
+				status_exit(OUTCOME_USAGE, NULL, "-l: longer than the server's 1024 bytes");
 			o.label = optarg;
 			break;
 		case 'm':

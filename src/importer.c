@@ -66,6 +66,8 @@ struct importer {
 	uint64_t	 records;
 	uint64_t	 bytes;
 	char		*failure;	/* an error frame's message */
+	char		*ended_msg;	/* why the Import failed, for later Opens */
+	int		 ended_code;
 
 	long		 stall_timeout;	/* seconds Plakar may do nothing; 0: no limit */
 	time_t		 stalled_since;	/* waiting on Plakar since, or 0 */
@@ -321,6 +323,9 @@ import_fail(struct importer *s, int code, const char *fmt, ...)
 	msg = one_line(buf, strlen(buf));
 	fprintf(stderr, "plakar-pg-importer: %s\n", msg);
 	child_stop(&s->child);
+	free(s->ended_msg);
+	s->ended_msg = xstrdup(msg);
+	s->ended_code = code;
 	if (s->open_call != NULL)
 		grpc_finish(s->open_call, code, msg);
 	if (s->import_call != NULL)
@@ -756,6 +761,9 @@ open_message(void *arg, struct grpc_call *c, const uint8_t *p, size_t n)
 
 	if (req == NULL || req->record == NULL)
 		grpc_finish(c, GRPC_INVALID_ARGUMENT, "bad OpenRequest");
+	else if (s->imp == IMP_DONE && s->ended_msg != NULL)
+		/* the Import failed: the reason, not a complaint about order */
+		grpc_finish(c, s->ended_code, s->ended_msg);
 	else if (s->imp != IMP_RECORD || s->cur_path == NULL ||
 	    strcmp(req->record->pathname, s->cur_path) != 0 ||
 	    s->opened || s->acked)
@@ -1007,6 +1015,7 @@ importer_free(struct importer *s)
 	buf_free(&s->inbuf);
 	free(s->cur_path);
 	free(s->failure);
+	free(s->ended_msg);
 	free(s->wrapper);
 	free(s);
 }

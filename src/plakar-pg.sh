@@ -131,7 +131,7 @@ source_options() {
 	lines=$(printf '%s\n' "$json" | jq -r --arg n "$1" '
 		if .[$n] == null then "!no such source" else
 		.[$n] | to_entries[] | (.value | tostring) as $v |
-		if $v | test("\n") then "!\(.key): a value may not hold a newline"
+		if $v | test("[\n\r]") then "!\(.key): a value may not hold a newline or a carriage return"
 		else "\(.key)=\($v)" end end') ||
 		die usage "$1: plakar source show gave no JSON"
 	case $lines in
@@ -157,10 +157,17 @@ backup_option() {
 			die usage "label: longer than the server's 1024 bytes" ;;
 	max_rate=*)
 		max_rate=${1#*=}
+		# pg_basebackup's own: 32 kB/s to 1 GB/s, k or M after the number
 		case $max_rate in
-		'' | *[!0-9kM]* | *[kM]*[0-9kM]* | [kM]*)
-			die usage "max_rate: a number of kB/s, or with k or M (32M)" ;;
-		esac ;;
+		'' | *[!0-9kM]* | *[kM]*[0-9kM]* | [kM]* | 0*)
+			die usage "max_rate: kB/s from 32 to 1048576, or with k or M (32M)" ;;
+		esac
+		rate_kb=${max_rate%[kM]}
+		[ "${#rate_kb}" -le 7 ] ||
+			die usage "max_rate: kB/s from 32 to 1048576, or with k or M (32M)"
+		case $max_rate in *M) rate_kb=$((rate_kb * 1024)) ;; esac
+		[ "$rate_kb" -ge 32 ] && [ "$rate_kb" -le 1048576 ] ||
+			die usage "max_rate: kB/s from 32 to 1048576, or with k or M (32M)" ;;
 	progress=auto|progress=on|progress=off) progress=${1#*=} ;;
 	progress=*) die usage "progress: auto, on or off" ;;
 	wal_method=fetch|wal_method=none) wal_method=${1#*=} ;;
@@ -190,12 +197,13 @@ backup_defaults() {
 
 nl='
 '
+cr=$(printf '\r')
 # One key=value: a backup option is set, a connection one kept for
 # uriparse.  No value may hold a newline: pgpass, backup_label and these
 # lines are line formats.
 add_option() {
 	case $1 in
-	*"$nl"*) die usage "${1%%=*}: a value may not hold a newline" ;;
+	*"$nl"* | *"$cr"*) die usage "${1%%=*}: a value may not hold a newline or a carriage return" ;;
 	esac
 	backup_option "$1" || conn_opts=$conn_opts$1$nl
 }

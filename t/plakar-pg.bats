@@ -240,7 +240,7 @@ restore_and_start() {
 	plakar source add nl "postgres+bin://postgres@localhost" "label=a
 START TIMELINE: 7"
 	run -1 --separate-stderr plakar-pg backup nl
-	assert_equal "$stderr" "plakar-pg: nl: label: a value may not hold a newline"
+	assert_equal "$stderr" "plakar-pg: nl: label: a value may not hold a newline or a carriage return"
 	run -1 --separate-stderr plakar-pg backup nosuch
 	assert_equal "$(tail -n 1 <<<"$stderr")" "plakar-pg: nosuch: plakar source show failed"
 	run -1 --separate-stderr env PATH=/usr/bin:/bin "$PLAKAR_PG_BIN/plakar-pg" backup mypg
@@ -303,17 +303,31 @@ START TIMELINE: 7"
 	assert_output ''
 }
 
-@test "bad options are refused before any connection: a newline in a value, max_rate=abc, a label over 1024 bytes" {
+@test "bad options are refused before any connection: a newline or a return in a value, max_rate out of pg_basebackup's range, a label over 1024 bytes" {
 	run -1 --separate-stderr plakar-pg backup "$LOC" host="$T/nowhere" "label=$(printf 'x\nSTART TIMELINE: 7')"
-	assert_equal "$stderr" "plakar-pg: label: a value may not hold a newline"
+	assert_equal "$stderr" "plakar-pg: label: a value may not hold a newline or a carriage return"
+	run -1 --separate-stderr plakar-pg backup "$LOC" host="$T/nowhere" "label=$(printf 'x\rSTART TIMELINE: 7')"
+	assert_equal "$stderr" "plakar-pg: label: a value may not hold a newline or a carriage return"
 	run -1 --separate-stderr plakar-pg backup "$LOC" host="$T/nowhere" "host=$(printf 'x\npassword=y')"
-	assert_equal "$stderr" "plakar-pg: host: a value may not hold a newline"
-	run -1 --separate-stderr plakar-pg backup "$LOC" host="$T/nowhere" max_rate=abc
-	assert_equal "$stderr" "plakar-pg: max_rate: a number of kB/s, or with k or M (32M)"
+	assert_equal "$stderr" "plakar-pg: host: a value may not hold a newline or a carriage return"
 	run -1 --separate-stderr plakar-pg backup "$LOC" host="$T/nowhere" "label=$(printf '%01025d' 0)"
 	assert_equal "$stderr" "plakar-pg: label: longer than the server's 1024 bytes"
-	run -1 --separate-stderr plakar-pg options "$LOC" max_rate=32M max_rate=1Mk
-	assert_equal "$stderr" "plakar-pg: max_rate: a number of kB/s, or with k or M (32M)"
+	# the server takes 1024 bytes, and so does basetar
+	run -0 plakar-pg options "$LOC" "label=$(printf '%01024d' 0)"
+	run -1 --separate-stderr basetar -l "$(printf '%01025d' 0)"
+	assert_equal "$stderr" "basetar: -l: longer than the server's 1024 bytes"
+	# max_rate: options, a backup and basetar give one verdict for each
+	for v in abc 0 1 31 1Mk 1025M 2000M 1048577 012; do
+		run -1 --separate-stderr plakar-pg options "$LOC" max_rate=32M "max_rate=$v"
+		assert_equal "$stderr" "plakar-pg: max_rate: kB/s from 32 to 1048576, or with k or M (32M)"
+		run -1 --separate-stderr plakar-pg backup "$LOC" host="$T/nowhere" "max_rate=$v"
+		assert_equal "$stderr" "plakar-pg: max_rate: kB/s from 32 to 1048576, or with k or M (32M)"
+	done
+	for v in 32 32k 1M 1024M 1048576; do
+		run -0 plakar-pg options "$LOC" "max_rate=$v"
+		run -1 --separate-stderr basetar -r "$v" -X nowhere
+		assert_equal "$stderr" "basetar: -X: fetch or none"
+	done
 }
 
 @test "two backups of one cluster at once: two slots, each its own name" {
