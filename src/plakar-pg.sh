@@ -166,8 +166,9 @@ backup_option() {
 		[ "${#rate_kb}" -le 7 ] ||
 			die usage "max_rate: kB/s from 32 to 1048576, or with k or M (32M)"
 		case $max_rate in *M) rate_kb=$((rate_kb * 1024)) ;; esac
-		[ "$rate_kb" -ge 32 ] && [ "$rate_kb" -le 1048576 ] ||
-			die usage "max_rate: kB/s from 32 to 1048576, or with k or M (32M)" ;;
+		if [ "$rate_kb" -lt 32 ] || [ "$rate_kb" -gt 1048576 ]; then
+			die usage "max_rate: kB/s from 32 to 1048576, or with k or M (32M)"
+		fi ;;
 	progress=auto|progress=on|progress=off) progress=${1#*=} ;;
 	progress=*) die usage "progress: auto, on or off" ;;
 	wal_method=fetch|wal_method=none) wal_method=${1#*=} ;;
@@ -406,15 +407,21 @@ restore() {
 	# In the background, so that a signal reaches us now and stops it;
 	# its stdin, which an asynchronous command would lose, through fd 6.
 	exec 6<&0
-	guarded tarjoin -C "$dir" <&6 6<&- &
+	guarded tarjoin ${status_fd:+-F "$status_fd"} -C "$dir" <&6 6<&- &
 	tj_pid=$!
 	trap 'kill "$tj_pid" 2>/dev/null; wait "$tj_pid" || true; die interrupted "interrupted: $dir is incomplete and will not start"' HUP INT TERM
 	tj_status=0
 	wait "$tj_pid" || tj_status=$?
 	trap - HUP INT TERM
-	[ "$tj_status" -eq 0 ] ||
-		die damaged "restore failed: the backup is incomplete or damaged; $dir is not usable"
-	status ok
+	case $tj_status in
+	0) status ok ;;
+	# killed: it said nothing, so we say it
+	12[89] | 1[3-9][0-9] | 2[0-9][0-9])
+		die damaged "restore failed: tarjoin was killed by signal $((tj_status - 128)); $dir is not usable" ;;
+	# its own line said which
+	*) say "restore failed: the backup is incomplete or damaged; $dir is not usable"
+	   exit "$tj_status" ;;
+	esac
 }
 
 # The major version a PostgreSQL program prints (--version).

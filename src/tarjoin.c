@@ -19,6 +19,7 @@
 #include <archive_entry.h>
 
 #include "frame.h"
+#include "outcome.h"
 #include "util.h"
 
 #define CHUNK		(1024 * 1024)
@@ -40,8 +41,7 @@ struct join {
 static void
 usage(void)
 {
-	fprintf(stderr, "usage: tarjoin [-C directory]\n");
-	exit(1);
+	status_usage("usage: tarjoin [-C directory] [-F fd]\n");
 }
 
 static void
@@ -56,6 +56,7 @@ help(void)
 	    "  -C DIRECTORY   write the /data/ records into DIRECTORY (created "
 	    "0700,\n"
 	    "                 or empty), global/pg_control last of all\n"
+	    "  -F FD          write the outcome as one JSON line to FD\n"
 	    "  --help         show this help, then exit\n"
 	    "  --version      output version information, then exit\n");
 	exit(0);
@@ -82,15 +83,15 @@ fail(struct join *j, const char *fmt, ...)
 	if (j->dir != NULL) {
 		if (j->held_control)
 			(void)unlinkat(j->dirfd, CONTROL_PARTIAL, 0);
-		warnx("%s; %s is incomplete and will not start", msg, j->dir);
+		status_exit(OUTCOME_DAMAGED, NULL, "%s; %s is incomplete and "
+		    "will not start", msg, j->dir);
 	} else {
 		char damaged[512];
 
 		memset(damaged, 0xff, sizeof(damaged));
 		(void)write_all(STDOUT_FILENO, damaged, sizeof(damaged));
-		warnx("%s", msg);
+		status_exit(OUTCOME_DAMAGED, NULL, "%s", msg);
 	}
-	exit(1);
 }
 
 static void
@@ -107,21 +108,22 @@ open_directory(struct join *j)
 	DIR *dp;
 
 	if (mkdir(j->dir, 0700) == -1 && errno != EEXIST)
-		err(1, "%s", j->dir);
+		status_err(OUTCOME_USAGE, "%s", j->dir);
 	if ((dp = opendir(j->dir)) == NULL)
-		err(1, "%s", j->dir);
+		status_err(OUTCOME_USAGE, "%s", j->dir);
 	while ((errno = 0, d = readdir(dp)) != NULL)
 		if (strcmp(d->d_name, ".") != 0 && strcmp(d->d_name, "..") != 0)
-			errx(1, "%s: directory not empty", j->dir);
+			status_exit(OUTCOME_USAGE, NULL, "%s: directory not empty",
+			    j->dir);
 	if (errno != 0)
-		err(1, "%s", j->dir);
+		status_err(OUTCOME_USAGE, "%s", j->dir);
 	closedir(dp);
 	/* PostgreSQL refuses a data directory that others can read. */
 	if (chmod(j->dir, 0700) == -1)
-		err(1, "%s", j->dir);
+		status_err(OUTCOME_USAGE, "%s", j->dir);
 	if ((j->dirfd = open(j->dir, O_RDONLY | O_DIRECTORY)) == -1 ||
 	    fchdir(j->dirfd) == -1)
-		err(1, "%s", j->dir);
+		status_err(OUTCOME_USAGE, "%s", j->dir);
 
 	j->archive = archive_write_disk_new();
 	archive_write_disk_set_options(j->archive, ARCHIVE_EXTRACT_TIME |
@@ -136,7 +138,8 @@ open_tar(struct join *j)
 	j->archive = archive_write_new();
 	if (archive_write_set_format_pax_restricted(j->archive) != ARCHIVE_OK ||
 	    archive_write_open_fd(j->archive, STDOUT_FILENO) != ARCHIVE_OK)
-		errx(1, "%s", archive_error_string(j->archive));
+		status_exit(OUTCOME_USAGE, NULL, "%s",
+		    archive_error_string(j->archive));
 }
 
 /* Read or drop the n payload bytes that follow a file header. */
@@ -267,10 +270,14 @@ main(int argc, char *argv[])
 	}
 	memset(&j, 0, sizeof(j));
 	j.root_mode = -1;
-	while ((ch = getopt(argc, argv, "C:")) != -1) {
+	status_open("tarjoin", NULL);
+	while ((ch = getopt(argc, argv, "C:F:")) != -1) {
 		switch (ch) {
 		case 'C':
 			j.dir = optarg;
+			break;
+		case 'F':
+			status_open("tarjoin", optarg);
 			break;
 		default:
 			usage();
@@ -283,7 +290,7 @@ main(int argc, char *argv[])
 	j.in = stdin;
 	j.buf = xmalloc(CHUNK);
 	if (setvbuf(j.in, NULL, _IOFBF, CHUNK) != 0)
-		err(1, "setvbuf");
+		status_err(OUTCOME_USAGE, "setvbuf");
 	if (j.dir != NULL)
 		open_directory(&j);
 	else
@@ -331,5 +338,6 @@ main(int argc, char *argv[])
 		finish_directory(&j);
 	archive_write_free(j.archive);
 	free(j.buf);
+	status_ok();
 	return 0;
 }

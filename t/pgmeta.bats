@@ -178,8 +178,8 @@ newline, 🐘 and"
 }
 
 @test "a server that is down: one clear line, unreachable, 2" {
-	run -2 --separate-stderr env PGHOST="$T/nowhere" pgmeta -F 3 3>st
-	assert_equal "$(first_failure st)" "pgmeta unreachable 2"
+	run -2 --separate-stderr env PGHOST="$T/nowhere" pgmeta -F 3 3>"$BATS_TEST_TMPDIR/st"
+	assert_equal "$(first_failure "$BATS_TEST_TMPDIR/st")" "pgmeta unreachable 2"
 	assert_equal "$stderr" "pgmeta: connection to server on socket \"$T/nowhere/.s.PGSQL.5432\" failed: No such file or directory"
 	assert_output ''
 }
