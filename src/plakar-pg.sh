@@ -358,8 +358,15 @@ metadata() {
 
 # The preflight; once it passed, the options as plakar-pg options prints
 # them, for the plugin's Init.
+# A signal before runpipe runs: after the step under way, which is
+# bounded, the documented status.  runpipe, exec'd, has its own.
+interruptible() {
+	trap 'die interrupted "interrupted: no backup was taken"' HUP INT TERM
+}
+
 check() {
 	connected_options "$@"
+	interruptible
 	preflight
 	cat <&5
 	status ok
@@ -367,6 +374,7 @@ check() {
 
 backup() {
 	connected_options "$@"
+	interruptible
 	# What makes the tar, and its version, for pgmeta.
 	client=$(basetar --version)
 	preflight

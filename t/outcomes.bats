@@ -335,7 +335,40 @@ all_three() {
 	assert_equal "$(first_failure st)" "runpipe interrupted 6"
 	[ "$(last_type frames)" != end ] || fail "an end frame"
 	wait_sql "SELECT count(*) FROM pg_stat_replication" 0 || fail "a WAL sender left"
+	# and during the preflight, at a server that never answers: once
+	# its bounded step ends, the same status
+	python3 "$BATS_TEST_DIRNAME/relay.py" "$W/port" 127.0.0.1 "$PORT" mute &
+	HELPER=$!
+	for _ in $(seq 50); do [ -s "$W/port" ] && break; sleep 0.1; done
+	plakar-pg backup -F 3 "postgres+bin://replicator:$PW@127.0.0.1:$(cat "$W/port")" connect_timeout=3 3>st2 >/dev/null 2>&1 &
+	pid=$!
+	sleep 1
+	kill -TERM "$pid"
+	status=0
+	wait "$pid" || status=$?
+	assert_equal "$status" "$(exit_of interrupted)"
+	run -0 jq -r 'select(.program == "plakar-pg") | .status' st2
+	assert_output interrupted
 	# through Plakar: plakar-faults.bats
+}
+
+@test "interrupted, through Plakar: plakar source check at a server that never answers, SIGINTed; nothing of ours left once connect_timeout has passed" {
+	python3 "$BATS_TEST_DIRNAME/relay.py" "$W/port" 127.0.0.1 "$PORT" mute &
+	HELPER=$!
+	for _ in $(seq 50); do [ -s "$W/port" ] && break; sleep 0.1; done
+	plakar source add case "postgres+bin://replicator:$PW@127.0.0.1:$(cat "$W/port")" connect_timeout=3
+	setsid plakar source check case >/dev/null 2>&1 &
+	local pid=$! left=''
+	for _ in $(seq 50); do pgrep -f 'pgprobe -F 3 -p' >/dev/null && break; sleep 0.1; done
+	pgrep -f 'pgprobe -F 3 -p' >/dev/null || fail "no preflight under way"
+	kill -INT "$pid"
+	wait "$pid" || true
+	for _ in $(seq 100); do
+		left=$(pgrep -af 'plakar-pg-importer$|plakar-pg _?check|pgprobe -F' || true)
+		[ -z "$left" ] && break
+		sleep 0.1
+	done
+	[ -z "$left" ] || fail "still running after 10 s: $left"
 }
 
 @test "reader-gone: the reader of the frames closes its end" {
