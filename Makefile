@@ -5,6 +5,8 @@
 #   make check-asan      the same suite with ASan+UBSan builds
 #   make check-matrix    a round trip with each server major, 13 to 18
 #   make lint            mandoc -Tlint, shellcheck, what the tests need
+#   make options         share/schema.json from share/options
+#   make outcomes        plakar-pg(7)'s exit statuses from share/outcomes
 #   make install-deps    the install step, as root (share/install.sh)
 #   make bench           speed and memory, measured side by side
 #   make package         the directory for plakar pkg create
@@ -86,6 +88,18 @@ outcomes: $(OUTCOMES)
 	    build/outcomes.mdoc man/plakar-pg.7 > build/plakar-pg.7.tmp
 	mv build/plakar-pg.7.tmp man/plakar-pg.7
 
+# The option table (share/options) as C, and as the JSON Schema that
+# Plakar's package carries (share/schema.json, rewritten by make options;
+# make lint fails when it is stale).
+OPTIONS = share/options share/options.awk
+$(GEN)/options.inc: $(OPTIONS)
+	@mkdir -p $(GEN)
+	awk -v form=c -f share/options.awk share/options > $@.tmp && mv $@.tmp $@
+
+options: $(OPTIONS)
+	awk -v form=schema -f share/options.awk share/options > share/schema.json.tmp
+	mv share/schema.json.tmp share/schema.json
+
 # The wrapper is a shell script: built by copying, with its run bit, its
 # version and the outcomes' exit statuses put in.
 $(OUT)/%: src/%.sh $(GEN)/outcomes.sh Makefile
@@ -93,7 +107,7 @@ $(OUT)/%: src/%.sh $(GEN)/outcomes.sh Makefile
 	sed -e 's/@VERSION@/$(VERSION)/' -e '/^@OUTCOMES@$$/{r $(GEN)/outcomes.sh' -e 'd;}' $< > $@.tmp && \
 	    chmod 755 $@.tmp && mv $@.tmp $@
 
-$(OBJ)/%.o: src/%.c src/*.h $(GEN)/outcomes.inc
+$(OBJ)/%.o: src/%.c src/*.h $(GEN)/outcomes.inc $(GEN)/options.inc
 	@mkdir -p $(OBJ)
 	$(CC) $(ALL_CFLAGS) -c -o $@ $<
 
@@ -105,15 +119,15 @@ $(OUT)/tarjoin: $(OBJ)/tarjoin.o $(OBJ)/frame.o $(OBJ)/util.o $(OBJ)/outcome.o
 	@mkdir -p $(OUT)
 	$(CC) $(ALL_CFLAGS) -o $@ $^ $(ARCHIVE_LIBS) $(JSON_LIBS) $(ALL_LDFLAGS)
 
-$(OUT)/uriparse: $(OBJ)/uriparse.o $(OBJ)/util.o $(OBJ)/outcome.o
+$(OUT)/uriparse: $(OBJ)/uriparse.o $(OBJ)/options.o $(OBJ)/util.o $(OBJ)/outcome.o
 	@mkdir -p $(OUT)
-	$(CC) $(ALL_CFLAGS) -o $@ $^ $(JSON_LIBS) $(ALL_LDFLAGS)
+	$(CC) $(ALL_CFLAGS) -o $@ $^ $(PQ_LIBS) $(JSON_LIBS) $(ALL_LDFLAGS)
 
 $(OUT)/pgmeta: $(OBJ)/pgmeta.o $(OBJ)/util.o $(OBJ)/outcome.o
 	@mkdir -p $(OUT)
 	$(CC) $(ALL_CFLAGS) -o $@ $^ $(PQ_LIBS) $(JSON_LIBS) $(ALL_LDFLAGS)
 
-$(OUT)/basetar: $(OBJ)/basetar.o $(OBJ)/archmerge.o $(OBJ)/pgconn.o $(OBJ)/util.o $(OBJ)/outcome.o
+$(OUT)/basetar: $(OBJ)/basetar.o $(OBJ)/archmerge.o $(OBJ)/pgconn.o $(OBJ)/options.o $(OBJ)/util.o $(OBJ)/outcome.o
 	@mkdir -p $(OUT)
 	$(CC) $(ALL_CFLAGS) -o $@ $^ $(PQ_LIBS) $(ALL_LDFLAGS)
 
@@ -137,8 +151,8 @@ $(OBJ)/pb/%.o: $(GEN)/%.c $(PROTO_C)
 
 # The importer: its service needs the generated code, its transport nghttp2.
 IMPORTER_OBJS = $(OBJ)/plakar-pg-importer.o $(OBJ)/importer.o \
-	$(OBJ)/grpcserver.o $(OBJ)/child.o $(OBJ)/frame.o $(OBJ)/util.o $(OBJ)/outcome.o \
-	$(OBJ)/pb/connectors.pb-c.o $(OBJ)/pb/importer.pb-c.o \
+	$(OBJ)/grpcserver.o $(OBJ)/child.o $(OBJ)/frame.o $(OBJ)/options.o \
+	$(OBJ)/util.o $(OBJ)/outcome.o $(OBJ)/pb/connectors.pb-c.o $(OBJ)/pb/importer.pb-c.o \
 	$(OBJ)/pb/google/protobuf/timestamp.pb-c.o
 
 $(OBJ)/importer.o $(OBJ)/plakar-pg-importer.o $(OBJ)/grpcserver.o: $(PROTO_C)
@@ -169,8 +183,8 @@ $(OBJ)/importer_test.o: t/importer_test.c src/*.h $(PROTO_C)
 
 # The service without its transport: grpcserver.o is not linked.
 $(OUT)/importer_test: $(OBJ)/importer_test.o $(OBJ)/importer.o \
-    $(OBJ)/child.o $(OBJ)/frame.o $(OBJ)/util.o $(OBJ)/outcome.o \
-    $(OBJ)/pb/connectors.pb-c.o $(OBJ)/pb/importer.pb-c.o \
+    $(OBJ)/child.o $(OBJ)/frame.o $(OBJ)/options.o $(OBJ)/util.o \
+    $(OBJ)/outcome.o $(OBJ)/pb/connectors.pb-c.o $(OBJ)/pb/importer.pb-c.o \
     $(OBJ)/pb/google/protobuf/timestamp.pb-c.o
 	@mkdir -p $(OUT)
 	$(CC) $(ALL_CFLAGS) -o $@ $^ $(H2_LIBS) $(JSON_LIBS) $(ALL_LDFLAGS)
@@ -197,12 +211,12 @@ FUZZ_MAX_LEN_grpcserver = 65536
 # quarantine and libFuzzer's corpus fill.
 FUZZ_MAX_LEN_tarsplit = 8388608
 
-build/fuzz/uriparse: src/uriparse.c src/util.c src/outcome.c src/util.h \
-    src/outcome.h $(GEN)/outcomes.inc
+build/fuzz/uriparse: src/uriparse.c src/options.c src/util.c src/outcome.c \
+    src/options.h src/util.h src/outcome.h $(GEN)/outcomes.inc \
+    $(GEN)/options.inc
 	@mkdir -p build/fuzz
-	clang $(FUZZ_FLAGS) -DURIPARSE_FUZZ -o $@ src/uriparse.c src/util.c \
-	    src/outcome.c \
-	    $(JSON_LIBS)
+	clang $(FUZZ_FLAGS) -DURIPARSE_FUZZ -o $@ src/uriparse.c src/options.c \
+	    src/util.c src/outcome.c $(PQ_LIBS) $(JSON_LIBS)
 
 build/fuzz/frame: t/fuzz/frame.c src/frame.c src/util.c src/frame.h src/util.h
 	@mkdir -p build/fuzz
@@ -292,6 +306,9 @@ lint:
 	sed -n '/^\.\\" BEGIN outcomes/,/^\.\\" END outcomes/p' man/plakar-pg.7 | \
 	    sed '1d;$$d' | diff -u build/outcomes.mdoc - || \
 	    { echo "man/plakar-pg.7: its outcome table is stale: make outcomes"; exit 1; }
+	awk -v form=schema -f share/options.awk share/options | \
+	    diff -u share/schema.json - || \
+	    { echo "share/schema.json is stale: make options"; exit 1; }
 	shellcheck -s sh $(SCRIPTS:%=src/%.sh) share/*.sh
 	shellcheck -s bash -x t/*.bash t/*/*.bash share/*.bash .ci/run
 	sh share/include-cycles.sh
@@ -324,4 +341,4 @@ package: all
 clean:
 	rm -rf build bin
 
-.PHONY: all outcomes install-deps check check-asan check-matrix check-parity lint bench fuzz package install clean testprogs tools servers
+.PHONY: all outcomes options install-deps check check-asan check-matrix check-parity lint bench fuzz package install clean testprogs tools servers

@@ -132,12 +132,18 @@ def code_of(text):
     return "\n".join(["".join(out)] + done)
 
 
+# An array assignment, NAME=(words), over lines; a case label, pattern).
+ARRAY = re.compile(r"\b[A-Za-z_][A-Za-z0-9_]*\+?=\([^()]*\)")
+CASE_LABEL = re.compile(r"^\s*[^\s()|;]+(\s*\|\s*[^\s()|;]+)*\)")
+
+
 def commands_of(text):
     """The first word of each simple command."""
     found = set()
-    for line in code_of(text).splitlines():
+    for line in ARRAY.sub("V", code_of(text)).splitlines():
         if line.lstrip().startswith("@test"):
             continue
+        line = CASE_LABEL.sub(" ", line)
         for part in SPLIT.split(line):
             words = part.split()
             while words:

@@ -18,6 +18,7 @@
 #include <libpq-fe.h>
 
 #include "archmerge.h"
+#include "options.h"
 #include "outcome.h"
 #include "pgconn.h"
 #include "util.h"
@@ -473,18 +474,6 @@ notice(void *arg, const char *message)
 	fprintf(stderr, "basetar: server: %s\n", line);
 }
 
-static long
-parse_seconds(const char *s)
-{
-	char *end;
-	long v;
-
-	if (*s < '0' || *s > '9')
-		return -1;
-	v = strtol(s, &end, 10);
-	return *end == '\0' && v <= 604800 ? v : -1;
-}
-
 /*
  * checkpoint_timeout, as SHOW prints it ("5min", "300s", "1h"), in
  * seconds; -1 if it cannot be read.
@@ -513,19 +502,19 @@ checkpoint_timeout(struct backup *b)
 	return v;
 }
 
-static long
-parse_rate(const char *s)
+/*
+ * optarg as the option table's key would take it (share/options): the
+ * same check as plakar-pg options and plakar source check make.
+ */
+static const char *
+table_value(int flag, const char *key, const char *v)
 {
-	char *end;
-	long v = strtol(s, &end, 10);
+	const struct option_def *d = option_find(key, strlen(key));
+	char why[512];
 
-	if (end == s || v <= 0)
-		return -1;
-	if (strcmp(end, "M") == 0)
-		v *= 1024;
-	else if (strcmp(end, "k") != 0 && *end != '\0')
-		return -1;
-	return v >= 32 && v <= 1048576 ? v : -1;
+	if (option_check(d, v, why, sizeof(why)) == -1)
+		status_exit(OUTCOME_USAGE, NULL, "-%c (%s): %s", flag, key, why);
+	return v;
 }
 
 int
@@ -557,27 +546,17 @@ main(int argc, char *argv[])
 			o.hold_wal = 1;
 			break;
 		case 'T':
-			if ((o.silence = parse_seconds(optarg)) == -1)
-				status_exit(OUTCOME_USAGE, NULL, "-T: seconds, at most 604800 (0: "
-				    "no limit)");
+			o.silence = option_number(option_find("silence_timeout",
+			    15), table_value('T', "silence_timeout", optarg));
 			break;
 		case 's':
 			o.strict = 1;
 			break;
 		case 'c':
-			if (strcmp(optarg, "fast") != 0 &&
-			    strcmp(optarg, "spread") != 0)
-				status_exit(OUTCOME_USAGE, NULL, "-c: fast or spread");
-			o.checkpoint = optarg;
+			o.checkpoint = table_value('c', "checkpoint", optarg);
 			break;
 		case 'l':
-			/* backup_label is a line format */
-			if (strpbrk(optarg, "\n\r") != NULL)
-				status_exit(OUTCOME_USAGE, NULL, "-l: a label may not hold a newline");
-			/* the server's own limit, MAXPGPATH */
-			if (strlen(optarg) > 1024)
-				status_exit(OUTCOME_USAGE, NULL, "-l: longer than the server's 1024 bytes");
-			o.label = optarg;
+			o.label = table_value('l', "label", optarg);
 			break;
 		case 'm':
 			if (strcasecmp(optarg, "NONE") != 0 &&
@@ -591,9 +570,8 @@ main(int argc, char *argv[])
 			o.checksums = optarg;
 			break;
 		case 'r':
-			if ((o.max_rate = parse_rate(optarg)) == -1)
-				status_exit(OUTCOME_USAGE, NULL, "-r: kB/s from 32 to 1048576, "
-				    "or with k or M (32M)");
+			o.max_rate = option_number(option_find("max_rate", 8),
+			    table_value('r', "max_rate", optarg));
 			break;
 		case 't':
 			if (strspn(optarg, "0123456789,") != strlen(optarg))
@@ -601,10 +579,7 @@ main(int argc, char *argv[])
 			o.expected = optarg;
 			break;
 		case 'X':
-			if (strcmp(optarg, "fetch") != 0 &&
-			    strcmp(optarg, "none") != 0)
-				status_exit(OUTCOME_USAGE, NULL, "-X: fetch or none");
-			o.wal = optarg;
+			o.wal = table_value('X', "wal_method", optarg);
 			break;
 		default:
 			usage();

@@ -21,13 +21,13 @@
 #include "frame.h"
 #include "importer.h"
 #include "importer.pb-c.h"
+#include "options.h"
 #include "util.h"
 
 #define CHUNK_MAX	(1024 * 1024)	/* payload bytes in one OpenResponse */
 #define INBUF_SIZE	(FRAME_HEADER_MAX + CHUNK_MAX)
 #define WATCH_MS	200		/* how often a running backup is looked at */
 #define STALL_DEFAULT	600		/* seconds: slow remote stores stall too */
-#define STALL_MAX	(7 * 86400)
 
 /* Plakar's location flags: a stream read in order, each record acked. */
 #define FLAG_STREAM	4
@@ -128,22 +128,6 @@ reply(struct grpc_call *c, const ProtobufCMessage *m)
 
 /* A config value on one line: the PEM forms write newlines as \n. */
 static void
-append_config(struct buf *b, const char *key, const char *value)
-{
-	size_t vlen = strlen(value), i;
-
-	buf_append(b, key, strlen(key));
-	buf_append(b, "=", 1);
-	for (i = 0; i < vlen; i++) {
-		if (value[i] == '\n')
-			buf_append(b, "\\n", 2);
-		else
-			buf_append(b, value + i, 1);
-	}
-	buf_append(b, "\n", 1);
-}
-
-static void
 forget_config(struct importer *s)
 {
 	if (s->config != NULL)
@@ -181,9 +165,10 @@ init_message(void *arg, struct grpc_call *c, const uint8_t *p, size_t n)
 	Importer__InitRequest *req = importer__init_request__unpack(NULL, n, p);
 	Importer__InitResponse resp = IMPORTER__INIT_RESPONSE__INIT;
 	/* The preflight, so that plakar source check shows what is wrong. */
-	char *argv[] = { s->wrapper, "check", "-i", "-F", CHILD_STATUS_ARG,
+	char *argv[] = { s->wrapper, "check", "-J", "-F", CHILD_STATUS_ARG,
 	    NULL };
-	struct buf cfg = { 0 }, out = { 0 };
+	struct buf out = { 0 };
+	json_t *cfg;
 	struct child ch;
 	char errbuf[256];
 	const char *why;
@@ -204,46 +189,49 @@ init_message(void *arg, struct grpc_call *c, const uint8_t *p, size_t n)
 		    "no location");
 		return;
 	}
-	/* Only PEM text may span lines: pgpass and backup_label may not. */
+	/*
+	 * The options go to plakar-pg as one JSON object, where the option
+	 * table checks each (uriparse); stall_timeout is ours alone, checked
+	 * here by the same table.
+	 */
 	s->stall_timeout = STALL_DEFAULT;
+	cfg = json_object();
 	for (i = 0; i < req->n_config; i++) {
-		const char *k = req->config[i]->key;
-		size_t kl = strlen(k);
+		const char *k = req->config[i]->key, *v = req->config[i]->value;
 
-		/* Ours alone: the wrapper never sees it. */
 		if (strcmp(k, "stall_timeout") == 0) {
-			const char *v = req->config[i]->value;
-			char *end;
-			long t = strtol(v, &end, 10);
+			const struct option_def *d = option_find(k, strlen(k));
+			char bad[256], msg[300];
 
-			if (*v < '0' || *v > '9' || *end != '\0' || t > STALL_MAX) {
+			if (option_check(d, v, bad, sizeof(bad)) == -1) {
+				snprintf(msg, sizeof(msg), "stall_timeout: %s", bad);
 				importer__init_request__free_unpacked(req, NULL);
-				buf_free(&cfg);
-				grpc_finish(c, GRPC_INVALID_ARGUMENT, "stall_timeout: "
-				    "a number of seconds, at most 604800 (0: none)");
+				json_decref(cfg);
+				grpc_finish(c, GRPC_INVALID_ARGUMENT, msg);
 				return;
 			}
-			s->stall_timeout = t;
+			s->stall_timeout = option_number(d, v);
 			continue;
 		}
+		if (json_object_set_new(cfg, k, json_stringn(v, strlen(v))) ==
+		    -1) {
+			char msg[300];
 
-		if (strchr(req->config[i]->value, '\n') != NULL &&
-		    (kl < 5 || strcmp(k + kl - 5, "_data") != 0)) {
-			char msg[256];
-
-			snprintf(msg, sizeof(msg), "%.100s: a value may not hold "
-			    "a newline", k);
+			snprintf(msg, sizeof(msg), "%.100s: not valid UTF-8", k);
 			importer__init_request__free_unpacked(req, NULL);
-			buf_free(&cfg);
+			json_decref(cfg);
 			grpc_finish(c, GRPC_INVALID_ARGUMENT, msg);
 			return;
 		}
-		append_config(&cfg, k, req->config[i]->value);
 	}
 	importer__init_request__free_unpacked(req, NULL);
-	buf_append(&cfg, "", 1);
 	forget_config(s);
-	s->config = (char *)cfg.p;
+	s->config = json_dumps(cfg, JSON_COMPACT);
+	json_decref(cfg);
+	if (s->config == NULL) {
+		grpc_finish(c, GRPC_INTERNAL, "Init: out of memory");
+		return;
+	}
 
 	status = child_run(&ch, argv, s->config, &out, errbuf,
 	    sizeof(errbuf));
@@ -273,7 +261,7 @@ ping_message(void *arg, struct grpc_call *c, const uint8_t *p, size_t n)
 {
 	struct importer *s = arg;
 	Importer__PingResponse resp = IMPORTER__PING_RESPONSE__INIT;
-	char *argv[] = { s->wrapper, "check", "-i", "-F", CHILD_STATUS_ARG,
+	char *argv[] = { s->wrapper, "check", "-J", "-F", CHILD_STATUS_ARG,
 	    NULL };
 	char errbuf[256];
 	struct buf out = { 0 };
@@ -681,7 +669,7 @@ static void
 import_open(void *arg, struct grpc_call *c)
 {
 	struct importer *s = arg;
-	char *argv[] = { s->wrapper, "backup", "-i", "-F", CHILD_STATUS_ARG,
+	char *argv[] = { s->wrapper, "backup", "-J", "-F", CHILD_STATUS_ARG,
 	    "progress=off", NULL };
 	char errbuf[256];
 

@@ -2,6 +2,7 @@
  * Connecting with libpq, and saying why it failed by SQLSTATE.
  */
 #include <errno.h>
+#include <limits.h>
 #include <poll.h>
 #include <pwd.h>
 #include <stdio.h>
@@ -108,7 +109,8 @@ pgconn_open(int replication, const char *dbname, const char *appname,
 	PostgresPollingStatusType st;
 	PGconn *conn;
 	const char *t;
-	int n = 0, timeout_ms = -1;
+	int n = 0;
+	long long timeout_ms = -1;
 	struct timespec start, now;
 
 	if (replication) {
@@ -138,23 +140,27 @@ pgconn_open(int replication, const char *dbname, const char *appname,
 		return NULL;
 	}
 	PQsetErrorVerbosity(conn, PQERRORS_VERBOSE);
-	if ((t = getenv("PGCONNECT_TIMEOUT")) != NULL && atoi(t) > 0)
-		timeout_ms = atoi(t) * 1000;
+	/* up to INT_MAX seconds, as the option table allows */
+	if ((t = getenv("PGCONNECT_TIMEOUT")) != NULL && atoll(t) > 0)
+		timeout_ms = atoll(t) * 1000;
 	clock_gettime(CLOCK_MONOTONIC, &start);
 	st = PGRES_POLLING_WRITING;
 	while (PQstatus(conn) != CONNECTION_BAD &&
 	    st != PGRES_POLLING_OK && st != PGRES_POLLING_FAILED) {
 		struct pollfd pfd;
+		long long rest;
 		int left = -1;
 
 		if (timeout_ms >= 0) {
 			clock_gettime(CLOCK_MONOTONIC, &now);
-			left = timeout_ms - (int)((now.tv_sec - start.tv_sec) * 1000 +
-			    (now.tv_nsec - start.tv_nsec) / 1000000);
-			if (left <= 0) {
+			rest = timeout_ms - ((long long)(now.tv_sec -
+			    start.tv_sec) * 1000 + (now.tv_nsec -
+			    start.tv_nsec) / 1000000);
+			left = rest > INT_MAX ? INT_MAX : (int)rest;
+			if (rest <= 0) {
 				PQfinish(conn);
 				*why = PGCONN_OTHER;
-				snprintf(msg, msglen, "timeout expired after %d s",
+				snprintf(msg, msglen, "timeout expired after %lld s",
 				    timeout_ms / 1000);
 				return NULL;
 			}

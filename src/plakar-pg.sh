@@ -2,9 +2,9 @@
 # plakar-pg: a physical backup of a whole PostgreSQL cluster as record
 # frames (frames(5)) on stdout, and a data directory back from them.
 #
-#	plakar-pg backup [-i] [-F fd] [location] [key=value ...] > frames
-#	plakar-pg check [-i] [-F fd] [location] [key=value ...]
-#	plakar-pg options [-i] [-F fd] [location] [key=value ...]
+#	plakar-pg backup [-iJ] [-F fd] [location] [key=value ...] > frames
+#	plakar-pg check [-iJ] [-F fd] [location] [key=value ...]
+#	plakar-pg options [-iJ] [-F fd] [location] [key=value ...]
 #	plakar-pg restore [-F fd] directory < frames
 #	plakar-pg relocate [-AO] [-B bindir] [-F fd] [-T old=new ...] directory
 #
@@ -29,9 +29,9 @@ version=@VERSION@
 
 synopsis() {
 	cat <<-EOF
-		usage: $prog backup [-i] [-F fd] [location] [key=value ...] > frames
-		       $prog check [-i] [-F fd] [location] [key=value ...]
-		       $prog options [-i] [-F fd] [location] [key=value ...]
+		usage: $prog backup [-iJ] [-F fd] [location] [key=value ...] > frames
+		       $prog check [-iJ] [-F fd] [location] [key=value ...]
+		       $prog options [-iJ] [-F fd] [location] [key=value ...]
 		       $prog restore [-F fd] directory < frames
 		       $prog relocate [-AO] [-B bindir] [-F fd] [-T old=new ...] directory
 	EOF
@@ -119,182 +119,95 @@ guarded() {
 	exec setpriv --pdeathsig TERM -- env --default-signal=PIPE "$@"
 }
 
-# A Plakar source's options, from plakar source show -json -secrets: in
-# memory and pipes only, never a file.  Plakar's own message, if it
-# fails, is on stderr.
+# A Plakar source's options, from plakar source show -json -secrets, as
+# one JSON object: in memory and pipes only, never a file.  Plakar's own
+# message, if it fails, is on stderr.
 source_options() {
 	command -v plakar >/dev/null 2>&1 ||
 		die usage "$1: not a postgres+bin:// location, and plakar is not installed to look it up as a source"
 	json=$(plakar source show -json -secrets "$1") ||
 		die usage "$1: plakar source show failed"
-	# a line "!reason" when the source cannot be used
-	lines=$(printf '%s\n' "$json" | jq -r --arg n "$1" '
-		if .[$n] == null then "!no such source" else
-		.[$n] | to_entries[] | (.value | tostring) as $v |
-		if $v | test("[\n\r]") then "!\(.key): a value may not hold a newline or a carriage return"
-		else "\(.key)=\($v)" end end') ||
+	source_json=$(printf '%s\n' "$json" | jq -c --arg n "$1" '.[$n] // empty') ||
 		die usage "$1: plakar source show gave no JSON"
-	case $lines in
-	'!'* | *"$nl!"*)
-		why=$(printf '%s\n' "$lines" | sed -n 's/^!//p' | head -n 1)
-		die usage "$1: $why" ;;
-	esac
-	take_options <<-EOF
-		$lines
-	EOF
+	[ -n "$source_json" ] || die usage "$1: no such source"
 }
 
-# A backup option, not a connection one: set it.  The checks of every
-# one of them live here.
-backup_option() {
-	case $1 in
-	checkpoint=fast|checkpoint=spread) checkpoint=${1#*=} ;;
-	checkpoint=*) die usage "checkpoint: fast or spread" ;;
-	label=*)
-		label=${1#*=}
-		# the server's limit (MAXPGPATH)
-		[ "$(printf '%s' "$label" | wc -c)" -le 1024 ] ||
-			die usage "label: longer than the server's 1024 bytes" ;;
-	max_rate=*)
-		max_rate=${1#*=}
-		# pg_basebackup's own: 32 kB/s to 1 GB/s, k or M after the number
-		case $max_rate in
-		'' | *[!0-9kM]* | *[kM]*[0-9kM]* | [kM]* | 0*)
-			die usage "max_rate: kB/s from 32 to 1048576, or with k or M (32M)" ;;
-		esac
-		rate_kb=${max_rate%[kM]}
-		[ "${#rate_kb}" -le 7 ] ||
-			die usage "max_rate: kB/s from 32 to 1048576, or with k or M (32M)"
-		case $max_rate in *M) rate_kb=$((rate_kb * 1024)) ;; esac
-		if [ "$rate_kb" -lt 32 ] || [ "$rate_kb" -gt 1048576 ]; then
-			die usage "max_rate: kB/s from 32 to 1048576, or with k or M (32M)"
-		fi ;;
-	progress=auto|progress=on|progress=off) progress=${1#*=} ;;
-	progress=*) die usage "progress: auto, on or off" ;;
-	wal_method=fetch|wal_method=none) wal_method=${1#*=} ;;
-	wal_method=*) die usage "wal_method: fetch or none (stream cannot go to one stdout stream)" ;;
-	hold_wal=on|hold_wal=off) hold_wal=${1#*=} ;;
-	hold_wal=*) die usage "hold_wal: on or off" ;;
-	strict=on|strict=off) strict=${1#*=} ;;
-	strict=*) die usage "strict: on or off" ;;
-	silence_timeout=*)
-		silence=${1#*=}
-		case $silence in
-		'' | *[!0-9]* | ???????*)
-			die usage "silence_timeout: seconds, at most 604800 (0: no limit)" ;;
-		esac
-		[ "$silence" -le 604800 ] ||
-			die usage "silence_timeout: seconds, at most 604800 (0: no limit)" ;;
-	# The plugin's own (plakar-pg-importer(1)): nothing to do here.
-	stall_timeout=*) ;;
-	*) return 1 ;;
-	esac
-}
-
-backup_defaults() {
-	checkpoint=fast label='' max_rate='' progress=auto wal_method=fetch
-	hold_wal=on strict=off silence=600
-}
-
-nl='
-'
-cr=$(printf '\r')
-# One key=value: a backup option is set, a connection one kept for
-# uriparse.  No value may hold a newline: pgpass, backup_label and these
-# lines are line formats.
-add_option() {
-	case $1 in
-	*"$nl"* | *"$cr"*) die usage "${1%%=*}: a value may not hold a newline or a carriage return" ;;
-	esac
-	backup_option "$1" || conn_opts=$conn_opts$1$nl
-}
-
-# Lines of key=value on stdin.
-take_options() {
-	while IFS= read -r line || [ -n "$line" ]; do
-		[ -z "$line" ] || add_option "$line"
-	done
-}
-
-# backup, check, options: [-i] [-F fd] [location] [key=value ...].  The
-# backup options are checked and set here; the connection ones go to
-# uriparse on its stdin, from memory through a here-document, so that
-# none is on a command line or in a file.  uriparse checks them and, but
-# for options, runs this script again as _backup or _check with the libpq
-# environment set and the secrets in memfds: nothing is evaluated.
+# backup, check, options: [-iJ] [-F fd] [location] [key=value ...].
+# Every option goes to uriparse, which checks each by the option table
+# (share/options): the arguments as they are, the lines of -i and the
+# JSON object of -J on its stdin, a source's options on fd 4 from memory.
+# But for options, uriparse runs this script again as _backup or _check
+# with the libpq environment set, the secrets in memfds and the backup's
+# options as arguments: nothing is evaluated, nothing checked twice.
 connect_options() {
 	cmd=$1
 	shift
-	backup_defaults
-	from_stdin=''
+	input=''
 	OPTIND=1
-	while getopts iF: opt; do
+	while getopts iJF: opt; do
 		case $opt in
-		i) from_stdin=yes ;;
+		i) input=-i ;;
+		J) input=-J ;;
 		F) set_status_fd "$OPTARG" ;;
 		*) usage ;;
 		esac
 	done
 	shift $((OPTIND - 1))
-	location=''
 	# A URI (even one with '=' in its password) or a source name;
 	# key=value is an option.
+	source_json=''
 	case ${1:-} in
-	'') ;;
-	*=*)
-		case ${1%%=*} in
-		*://*) location=$1; shift ;;
-		esac ;;
-	*) location=$1; shift ;;
+	'' | *://* | *=*) ;;
+	*) source_options "$1"
+	   shift ;;
 	esac
-	[ -n "$location" ] || [ $# -gt 0 ] || [ -n "$from_stdin" ] || usage
+	[ -n "$source_json" ] || [ $# -gt 0 ] || [ -n "$input" ] || usage
+	if [ -n "$source_json" ] && [ "$input" = -J ]; then
+		die usage "-J and a source: give one"
+	fi
 
-	conn_opts=
-	case $location in
-	'' | *://*) ;;
-	*) source_options "$location"
-	   location='' ;;
+	set -- ${status_fd:+-F "$status_fd"} "$@"
+	case $input in
+	-i) set -- -i "$@" ;;
+	-J) set -- -J /dev/stdin "$@" ;;
 	esac
-	[ -z "$location" ] || add_option "location=$location"
-	for arg; do
-		add_option "$arg"
-	done
-	[ -z "$from_stdin" ] || take_options
-
-	if [ "$cmd" = options ]; then
-		exec uriparse -i -j ${status_fd:+-F "$status_fd"} <<-EOF
-			$conn_opts
-		EOF
-	fi
-	# check prints them once its preflight passed: on fd 5, from memory
-	options_json=
-	if [ "$cmd" = check ]; then
-		options_json=$(uriparse -i -j ${status_fd:+-F "$status_fd"} <<-EOF
-			$conn_opts
-		EOF
-		) || exit
-	fi
-	set -- checkpoint="$checkpoint" progress="$progress" \
-		wal_method="$wal_method" hold_wal="$hold_wal" strict="$strict" \
-		silence_timeout="$silence"
-	[ -z "$label" ] || set -- "$@" label="$label"
-	[ -z "$max_rate" ] || set -- "$@" max_rate="$max_rate"
-	[ -z "$status_fd" ] || set -- -F "$status_fd" "$@"
-	exec uriparse -i ${status_fd:+-F "$status_fd"} -- "$0" "_$cmd" "$@" <<-EOF 5<<-EOF2
-		$conn_opts
+	[ -z "$source_json" ] || set -- -J /dev/fd/4 "$@"
+	case $cmd in
+	options) set -- -j "$@" ;;
+	# check prints the options once its preflight passed: uriparse
+	# gives them on its stdin
+	check) set -- -a -j "$@" -- "$0" _check ${status_fd:+-F "$status_fd"} ;;
+	backup) set -- -a "$@" -- "$0" _backup ${status_fd:+-F "$status_fd"} ;;
+	esac
+	exec uriparse "$@" 4<<-EOF
+		$source_json
 	EOF
-		$options_json
-	EOF2
 }
 
-# _backup, _check: [-F fd] key=value ..., the backup options as
-# connect_options passed them, the libpq environment set by uriparse.
+# _backup, _check: [-F fd] key=value ..., the backup's options as
+# uriparse passed them, checked, the libpq environment set.
 connected_options() {
-	backup_defaults
+	checkpoint='' label='' max_rate='' progress='' wal_method=''
+	hold_wal='' strict='' silence=''
 	status_fd_option "$@"
 	shift $((OPTIND - 1))
 	for arg; do
-		backup_option "$arg" || die usage "$arg: not a backup option"
+		case $arg in
+		checkpoint=*) checkpoint=${arg#*=} ;;
+		label=*) label=${arg#*=} ;;
+		max_rate=*) max_rate=${arg#*=} ;;
+		progress=*) progress=${arg#*=} ;;
+		wal_method=*) wal_method=${arg#*=} ;;
+		hold_wal=*) hold_wal=${arg#*=} ;;
+		strict=*) strict=${arg#*=} ;;
+		silence_timeout=*) silence=${arg#*=} ;;
+		*) die usage "$arg: not a backup option" ;;
+		esac
+	done
+	for arg in "$checkpoint" "$progress" "$wal_method" "$hold_wal" \
+	    "$strict" "$silence"; do
+		[ -n "$arg" ] ||
+			die usage "$cmd: run by uriparse, with every backup option"
 	done
 }
 
@@ -368,7 +281,7 @@ check() {
 	connected_options "$@"
 	interruptible
 	preflight
-	cat <&5
+	cat
 	status ok
 }
 

@@ -16,206 +16,188 @@
 #include <unistd.h>
 
 #include <jansson.h>
+#include <libpq-fe.h>
 
+#include "options.h"
 #include "outcome.h"
 #include "util.h"
 
 #define SCHEME	"postgres+bin://"
+#define MAXOPT	64
 
-enum opt {
-	O_LOCATION,
-	O_HOST,
-	O_PORT,
-	O_USERNAME,
-	O_PASSWORD,
-	O_PG_BIN_DIR,
-	O_SSL_MODE,
-	O_SSL_CERT,
-	O_SSL_KEY,
-	O_SSL_ROOT_CERT,
-	O_SSL_CERT_DATA,
-	O_SSL_KEY_DATA,
-	O_SSL_ROOT_CERT_DATA,
-	O_CONNECT_TIMEOUT,
-	NOPT
-};
-
-static const char *const opt_names[NOPT] = {
-	"location", "host", "port", "username", "password", "pg_bin_dir",
-	"ssl_mode", "ssl_cert", "ssl_key", "ssl_root_cert", "ssl_cert_data",
-	"ssl_key_data", "ssl_root_cert_data", "connect_timeout"
-};
-
-/* What the user gave, each value malloc'd or NULL. */
+/* What the user gave, each value malloc'd or NULL, by option_table. */
 struct options {
-	char	*val[NOPT];
+	char	*val[MAXOPT];
 };
 
-/* The normalized result. */
+/* The normalized connection. */
 struct conn {
 	char	*host;
 	char	*port;
 	char	*user;		/* NULL: libpq's default */
 	char	*password;	/* NULL: none given */
-	char	*bin_dir;
-	char	*ssl_mode;
 	char	*ssl_file[3];	/* cert, key, root cert: paths */
 	char	*ssl_data[3];	/* or PEM text */
-	char	*connect_timeout;
 };
 
-static const char *const ssl_modes[] = {
-	"disable", "allow", "prefer", "require", "verify-ca", "verify-full"
+static const char *const file_keys[3] = {
+	"ssl_cert", "ssl_key", "ssl_root_cert"
+};
+static const char *const data_keys[3] = {
+	"ssl_cert_data", "ssl_key_data", "ssl_root_cert_data"
 };
 
-/* Percent-decode n bytes of s; what into errors names the part. */
-static int
-decode(const char *s, size_t n, char **out, const char *what, char *errbuf,
-    size_t errlen)
+static size_t
+opt_index(const char *key)
 {
-	char *p = xmalloc(n + 1);
-	size_t i, k = 0;
-
-	for (i = 0; i < n; i++) {
-		if (s[i] != '%') {
-			p[k++] = s[i];
-			continue;
-		}
-		if (i + 2 >= n || hex_decode(s + i + 1, 2,
-		    (unsigned char *)p + k) == -1) {
-			free(p);
-			return seterr(errbuf, errlen, "location: bad percent-encoding "
-			    "in the %s", what);
-		}
-		if (p[k] == '\0') {
-			free(p);
-			return seterr(errbuf, errlen, "location: %%00 in the %s",
-			    what);
-		}
-		k++;
-		i += 2;
-	}
-	p[k] = '\0';
-	*out = p;
-	return 0;
+	return (size_t)(option_find(key, strlen(key)) - option_table);
 }
 
-static int
-check_port(const char *what, const char *s, char *errbuf, size_t errlen)
+/* The value given for key, or NULL. */
+static const char *
+given(const struct options *o, const char *key)
 {
-	long v = 0;
-	size_t i, n = strlen(s);
+	return o->val[opt_index(key)];
+}
 
-	for (i = 0; i < n && i < 6; i++) {
-		if (s[i] < '0' || s[i] > '9')
-			break;
-		v = v * 10 + (s[i] - '0');
-	}
-	if (n == 0 || i != n || v < 1 || v > 65535)
-		return seterr(errbuf, errlen, "%s: not a port number from 1 to "
-		    "65535", what);
-	return 0;
+/* The value given for key, or its default (NULL: none). */
+static const char *
+value_of(const struct options *o, const char *key)
+{
+	const char *v = given(o, key);
+
+	return v != NULL ? v : option_table[opt_index(key)].def;
 }
 
 /*
- * postgres+bin://[user[:password]@]host[:port][/]: fills host, port, user
- * and password of c with what the location names (NULL where it is
- * silent).
+ * postgres+bin://[user[:password]@]host[:port][/], parsed by libpq as
+ * the postgresql:// URI it would be: fills host, port, user and
+ * password of c (NULL where the location is silent).  What libpq would
+ * take but a backup must not (a database, query parameters, a list of
+ * hosts) is refused.
  */
+/*
+ * The location after its scheme as a postgresql:// URI for libpq.  libpq
+ * ends the user information at the first '@', a password may hold more: all
+ * but the last are sent percent-encoded, as the old parser read them.
+ */
+static char *
+libpq_uri(const char *rest, size_t *lenp)
+{
+	const char *last = strrchr(rest, '@'), *p;
+	size_t len = strlen("postgresql://") + 1, o;
+	char *uri;
+
+	for (p = rest; *p != '\0'; p++)
+		len += (*p == '@' && p != last) ? 3 : 1;
+	uri = xmalloc(len);
+	o = (size_t)snprintf(uri, len, "postgresql://");
+	for (p = rest; *p != '\0'; p++) {
+		if (*p == '@' && p != last) {
+			memcpy(uri + o, "%40", 3);
+			o += 3;
+		} else
+			uri[o++] = *p;
+	}
+	uri[o] = '\0';
+	*lenp = len;
+	return uri;
+}
+
 static int
 parse_location(const char *loc, struct conn *c, char *errbuf, size_t errlen)
 {
-	const char *auth, *end, *rest, *at, *hp, *colon, *hend;
-	size_t n = strlen(SCHEME);
+	const struct option_def *port = option_find("port", 4);
+	PQconninfoOption *opts, *opt;
+	char *uri, *msg = NULL, why[256];
+	size_t n = strlen(SCHEME), len;
+	int rc = 0;
 
 	if (strncasecmp(loc, SCHEME, n) != 0)
 		return seterr(errbuf, errlen, "location: not a %s URI", SCHEME);
-	auth = loc + n;
-	end = auth + strcspn(auth, "/?#");
-	/* A trailing '/' alone is allowed, nothing after it. */
-	rest = *end == '/' ? end + 1 : end;
-	if (*rest == '?')
+	/* libpq knows no fragment, and would take a query's settings */
+	if (strchr(loc + n, '#') != NULL)
+		return seterr(errbuf, errlen, "location: a fragment is not allowed");
+	if (strchr(loc + n, '?') != NULL)
 		return seterr(errbuf, errlen, "location: a query string is not "
 		    "allowed; give options as key=value");
-	if (*rest == '#')
-		return seterr(errbuf, errlen, "location: a fragment is not allowed");
-	if (*end == '/' && *rest != '\0')
-		return seterr(errbuf, errlen, "location: a subpath is not allowed: "
-		    "pg_basebackup backs up the whole cluster");
-
-	/* The last '@' ends the user info: a password may hold one. */
-	at = NULL;
-	for (hp = auth; hp < end; hp++)
-		if (*hp == '@')
-			at = hp;
-	if (at != NULL) {
-		const char *pc = memchr(auth, ':', (size_t)(at - auth));
-
-		if (pc == NULL)
-			pc = at;
-		if (pc > auth && decode(auth, (size_t)(pc - auth), &c->user,
-		    "user", errbuf, errlen) == -1)
-			return -1;
-		if (pc < at && decode(pc + 1, (size_t)(at - pc - 1),
-		    &c->password, "password", errbuf, errlen) == -1)
-			return -1;
-		hp = at + 1;
-	} else
-		hp = auth;
-
-	hend = end;
-	if (*hp == '[') {
-		const char *rb = memchr(hp, ']', (size_t)(end - hp));
-
-		if (rb == NULL)
-			return seterr(errbuf, errlen, "location: unclosed [ in the "
-			    "host");
-		c->host = xmalloc((size_t)(rb - hp));
-		memcpy(c->host, hp + 1, (size_t)(rb - hp - 1));
-		c->host[rb - hp - 1] = '\0';
-		if (rb + 1 < end && rb[1] != ':')
-			return seterr(errbuf, errlen, "location: junk after ]");
-		colon = rb + 1 < end ? rb + 1 : NULL;
-	} else {
-		colon = memchr(hp, ':', (size_t)(end - hp));
-		hend = colon != NULL ? colon : end;
-		if (hend > hp && decode(hp, (size_t)(hend - hp), &c->host,
-		    "host", errbuf, errlen) == -1)
-			return -1;
+	uri = libpq_uri(loc + n, &len);
+	opts = PQconninfoParse(uri, &msg);
+	explicit_bzero(uri, len);
+	free(uri);
+	if (opts == NULL) {
+		/* libpq's reason, on one line; it may quote the password */
+		rc = seterr(errbuf, errlen, "location: libpq cannot parse it "
+		    "(an IPv6 address in brackets? percent-encoding?)");
+		PQfreemem(msg);
+		return rc;
 	}
-	if (colon != NULL) {
-		c->port = xmalloc((size_t)(end - colon));
-		memcpy(c->port, colon + 1, (size_t)(end - colon - 1));
-		c->port[end - colon - 1] = '\0';
-		if (check_port("location: port", c->port, errbuf, errlen) == -1)
-			return -1;
+	for (opt = opts; opt->keyword != NULL && rc == 0; opt++) {
+		const char *v = opt->val;
+
+		if (v == NULL)
+			continue;
+		if (strcmp(opt->keyword, "host") == 0) {
+			if (strchr(v, ',') != NULL)
+				rc = seterr(errbuf, errlen, "location: one host: a "
+				    "backup comes from one server, not a list");
+			else if (*v != '\0')
+				c->host = xstrdup(v);
+		} else if (strcmp(opt->keyword, "port") == 0) {
+			if (strchr(v, ',') != NULL)
+				rc = seterr(errbuf, errlen, "location: one host: a "
+				    "backup comes from one server, not a list");
+			else if (*v != '\0' && option_check(port, v, why,
+			    sizeof(why)) == -1)
+				rc = seterr(errbuf, errlen, "location: port: %s", why);
+			else if (*v != '\0')
+				c->port = xstrdup(v);
+		} else if (strcmp(opt->keyword, "user") == 0)
+			c->user = *v != '\0' ? xstrdup(v) : NULL;
+		else if (strcmp(opt->keyword, "password") == 0)
+			c->password = xstrdup(v);
+		else if (strcmp(opt->keyword, "dbname") == 0 && *v != '\0')
+			rc = seterr(errbuf, errlen, "location: a subpath is not "
+			    "allowed: pg_basebackup backs up the whole cluster");
 	}
+	for (opt = opts; opt->keyword != NULL; opt++)
+		if (opt->val != NULL)
+			explicit_bzero(opt->val, strlen(opt->val));
+	PQconninfoFree(opts);
+	return rc;
+}
+
+/* key (klen bytes of it) = value into o, checked by the option table. */
+static int
+set_value(struct options *o, const char *key, size_t klen, const char *value,
+    char *errbuf, size_t errlen)
+{
+	const struct option_def *d = option_find(key, klen);
+	char why[512];
+	size_t i;
+
+	if (d == NULL)
+		return seterr(errbuf, errlen, "unknown option: %.*s",
+		    (int)(klen > 40 ? 40 : klen), key);
+	i = (size_t)(d - option_table);
+	if (o->val[i] != NULL)
+		return seterr(errbuf, errlen, "%s: given twice", d->key);
+	if (option_check(d, value, why, sizeof(why)) == -1)
+		return seterr(errbuf, errlen, "%s: %s", d->key, why);
+	o->val[i] = xstrdup(value);
 	return 0;
 }
 
-/* key=value into o; a key given twice or unknown is refused. */
+/* key=value */
 static int
 set_option(struct options *o, const char *arg, char *errbuf, size_t errlen)
 {
 	const char *eq = strchr(arg, '=');
-	size_t klen;
-	int i;
 
 	if (eq == NULL)
 		return seterr(errbuf, errlen, "not key=value: %.40s%s", arg,
 		    strlen(arg) > 40 ? "..." : "");
-	klen = (size_t)(eq - arg);
-	for (i = 0; i < NOPT; i++)
-		if (strlen(opt_names[i]) == klen &&
-		    strncmp(arg, opt_names[i], klen) == 0)
-			break;
-	if (i == NOPT)
-		return seterr(errbuf, errlen, "unknown option: %.*s", (int)klen,
-		    arg);
-	if (o->val[i] != NULL)
-		return seterr(errbuf, errlen, "%s: given twice", opt_names[i]);
-	o->val[i] = xstrdup(eq + 1);
-	return 0;
+	return set_value(o, arg, (size_t)(eq - arg), eq + 1, errbuf, errlen);
 }
 
 /* PEM text given on one line has its newlines written \n. */
@@ -237,121 +219,74 @@ unescape_pem(const char *s)
 	return p;
 }
 
+/* What the location said, checked as the options of those names are. */
 static int
-readable_file(const char *what, const char *path, char *errbuf,
+check_location_part(const char *key, const char *v, char *errbuf,
     size_t errlen)
 {
-	struct stat st;
-	int fd;
+	char why[512];
 
-	if ((fd = open(path, O_RDONLY)) == -1)
-		return seterr(errbuf, errlen, "%s: %s: %s", what, path,
-		    strerror(errno));
-	if (fstat(fd, &st) == -1 || !S_ISREG(st.st_mode)) {
-		close(fd);
-		return seterr(errbuf, errlen, "%s: %s: not a regular file", what,
-		    path);
+	if (v != NULL && option_check(option_find(key, strlen(key)), v, why,
+	    sizeof(why)) == -1)
+		return seterr(errbuf, errlen, "location: %s: %s", key, why);
+	return 0;
+}
+
+static int
+normalize_ssl(struct options *o, struct conn *c, char *errbuf, size_t errlen)
+{
+	int j;
+
+	for (j = 0; j < 3; j++) {
+		const char *file = given(o, file_keys[j]);
+		const char *data = given(o, data_keys[j]);
+
+		if (file != NULL && data != NULL)
+			return seterr(errbuf, errlen, "%s and %s: give one, not both",
+			    file_keys[j], data_keys[j]);
+		if (file != NULL)
+			c->ssl_file[j] = xstrdup(file);
+		if (data != NULL)
+			c->ssl_data[j] = unescape_pem(data);
 	}
-	close(fd);
 	return 0;
 }
 
 static int
 normalize(struct options *o, struct conn *c, char *errbuf, size_t errlen)
 {
-	static const enum opt file_opt[3] = {
-		O_SSL_CERT, O_SSL_KEY, O_SSL_ROOT_CERT
-	};
-	static const enum opt data_opt[3] = {
-		O_SSL_CERT_DATA, O_SSL_KEY_DATA, O_SSL_ROOT_CERT_DATA
-	};
-	char **v = o->val;
-	size_t i;
-	int j;
+	const char *v;
 
 	memset(c, 0, sizeof(*c));
-	if (v[O_LOCATION] != NULL &&
-	    parse_location(v[O_LOCATION], c, errbuf, errlen) == -1)
+	if ((v = given(o, "location")) != NULL && (parse_location(v, c, errbuf,
+	    errlen) == -1 ||
+	    check_location_part("host", c->host, errbuf, errlen) == -1 ||
+	    check_location_part("username", c->user, errbuf, errlen) == -1 ||
+	    check_location_part("password", c->password, errbuf, errlen) == -1))
+		return -1;
+	if (normalize_ssl(o, c, errbuf, errlen) == -1)
 		return -1;
 	/* Options override the location. */
-	if (v[O_HOST] != NULL) {
+	if ((v = given(o, "host")) != NULL) {
 		free(c->host);
-		c->host = xstrdup(v[O_HOST]);
+		c->host = *v != '\0' ? xstrdup(v) : NULL;
 	}
-	if (c->host == NULL || c->host[0] == '\0') {
-		free(c->host);
-		c->host = xstrdup("localhost");
-	}
-	if (v[O_PORT] != NULL) {
-		if (check_port("port", v[O_PORT], errbuf, errlen) == -1)
-			return -1;
+	if (c->host == NULL)
+		c->host = xstrdup(value_of(o, "host"));
+	if ((v = given(o, "port")) != NULL) {
 		free(c->port);
-		c->port = xstrdup(v[O_PORT]);
+		c->port = xstrdup(v);
 	}
 	if (c->port == NULL)
-		c->port = xstrdup("5432");
-	if (v[O_USERNAME] != NULL) {
+		c->port = xstrdup(value_of(o, "port"));
+	if ((v = given(o, "username")) != NULL) {
 		free(c->user);
-		c->user = v[O_USERNAME][0] != '\0' ?
-		    xstrdup(v[O_USERNAME]) : NULL;
+		c->user = *v != '\0' ? xstrdup(v) : NULL;
 	}
-	if (v[O_PASSWORD] != NULL) {
+	if ((v = given(o, "password")) != NULL) {
 		free(c->password);
-		c->password = xstrdup(v[O_PASSWORD]);
+		c->password = xstrdup(v);
 	}
-	if (c->password != NULL && strchr(c->password, '\n') != NULL)
-		return seterr(errbuf, errlen, "password: a newline cannot be "
-		    "passed to libpq");
-
-	c->ssl_mode = xstrdup(v[O_SSL_MODE] != NULL ? v[O_SSL_MODE] : "prefer");
-	for (i = 0; i < sizeof(ssl_modes) / sizeof(ssl_modes[0]); i++)
-		if (strcmp(c->ssl_mode, ssl_modes[i]) == 0)
-			break;
-	if (i == sizeof(ssl_modes) / sizeof(ssl_modes[0]))
-		return seterr(errbuf, errlen, "ssl_mode: not one of disable, allow, "
-		    "prefer, require, verify-ca, verify-full");
-
-	for (j = 0; j < 3; j++) {
-		const char *file = v[file_opt[j]], *data = v[data_opt[j]];
-
-		if (file != NULL && data != NULL)
-			return seterr(errbuf, errlen, "%s and %s: give one, not both",
-			    opt_names[file_opt[j]], opt_names[data_opt[j]]);
-		if (file != NULL) {
-			if (readable_file(opt_names[file_opt[j]], file, errbuf,
-			    errlen) == -1)
-				return -1;
-			c->ssl_file[j] = xstrdup(file);
-		}
-		if (data != NULL) {
-			if (strstr(data, "-----BEGIN ") == NULL)
-				return seterr(errbuf, errlen, "%s: not PEM text",
-				    opt_names[data_opt[j]]);
-			c->ssl_data[j] = unescape_pem(data);
-		}
-	}
-
-	if (v[O_PG_BIN_DIR] != NULL && v[O_PG_BIN_DIR][0] != '\0') {
-		size_t n = strlen(v[O_PG_BIN_DIR]) + sizeof("/pg_basebackup");
-		char *p = xmalloc(n);
-
-		snprintf(p, n, "%s/pg_basebackup", v[O_PG_BIN_DIR]);
-		if (access(p, X_OK) == -1) {
-			free(p);
-			return seterr(errbuf, errlen, "pg_bin_dir: %s has no "
-			    "executable pg_basebackup", v[O_PG_BIN_DIR]);
-		}
-		free(p);
-		c->bin_dir = xstrdup(v[O_PG_BIN_DIR]);
-	}
-
-	c->connect_timeout = xstrdup(v[O_CONNECT_TIMEOUT] != NULL ?
-	    v[O_CONNECT_TIMEOUT] : "10");
-	if (strspn(c->connect_timeout, "0123456789") !=
-	    strlen(c->connect_timeout) || c->connect_timeout[0] == '\0' ||
-	    strlen(c->connect_timeout) > 6)
-		return seterr(errbuf, errlen, "connect_timeout: not a number of "
-		    "seconds");
 	return 0;
 }
 
@@ -363,30 +298,35 @@ free_conn(struct conn *c)
 	free(c->host);
 	free(c->port);
 	free(c->user);
+	if (c->password != NULL)
+		explicit_bzero(c->password, strlen(c->password));
 	free(c->password);
-	free(c->bin_dir);
-	free(c->ssl_mode);
 	for (j = 0; j < 3; j++) {
 		free(c->ssl_file[j]);
 		free(c->ssl_data[j]);
 	}
-	free(c->connect_timeout);
 }
 
 static void
 free_options(struct options *o)
 {
-	int i;
+	size_t i;
 
-	for (i = 0; i < NOPT; i++)
+	for (i = 0; i < option_count; i++) {
+		if (o->val[i] != NULL)
+			explicit_bzero(o->val[i], strlen(o->val[i]));
 		free(o->val[i]);
+	}
 }
 
 #ifdef URIPARSE_FUZZ
 
 int	LLVMFuzzerTestOneInput(const unsigned char *, size_t);
 
-/* The fuzzer's bytes: a location, then NUL-separated key=value options. */
+/*
+ * The fuzzer's bytes: a location, then NUL-separated key=value options
+ * (but the ones that name files: no file system here).
+ */
 int
 LLVMFuzzerTestOneInput(const unsigned char *data, size_t size)
 {
@@ -398,11 +338,12 @@ LLVMFuzzerTestOneInput(const unsigned char *data, size_t size)
 	memcpy(buf, data, size);
 	buf[size] = '\0';
 	memset(&o, 0, sizeof(o));
-	o.val[O_LOCATION] = xstrdup(buf);
+	(void)set_value(&o, "location", 8, buf, errbuf, sizeof(errbuf));
 	for (off = strlen(buf) + 1; off < size; off += strlen(p) + 1) {
 		p = buf + off;
-		if (strncmp(p, "location=", 9) != 0 && strncmp(p, "ssl_", 4) !=
-		    0 && strncmp(p, "pg_bin_dir=", 11) != 0)
+		if (strncmp(p, "ssl_cert=", 9) != 0 && strncmp(p, "ssl_key=",
+		    8) != 0 && strncmp(p, "ssl_root_cert=", 14) != 0 &&
+		    strncmp(p, "pg_bin_dir=", 11) != 0)
 			(void)set_option(&o, p, errbuf, sizeof(errbuf));
 	}
 	(void)normalize(&o, &c, errbuf, sizeof(errbuf));
@@ -417,36 +358,43 @@ LLVMFuzzerTestOneInput(const unsigned char *data, size_t size)
 static void
 usage(void)
 {
-	status_usage("usage: uriparse -j [-i] [-F fd] [location] "
+	status_usage("usage: uriparse -j [-i] [-F fd] [-J file] [location] "
 	    "[key=value ...]\n"
-	    "       uriparse [-i] [-F fd] [location] [key=value ...] -- "
-	    "command [arg ...]\n");
+	    "       uriparse [-aij] [-F fd] [-J file] [location] [key=value ...] "
+	    "-- command [arg ...]\n");
 }
 
 static void
 help(void)
 {
-	printf("uriparse normalizes a postgres+bin location and its options "
-	    "for libpq.\n\n"
+	size_t i;
+
+	printf("uriparse checks a postgres+bin location and its options "
+	    "against the option\ntable, and runs a command with the libpq "
+	    "environment they give.\n\n"
 	    "Usage:\n"
 	    "  uriparse [OPTION]... [postgres+bin://[user[:password]@]host"
 	    "[:port]] [key=value]...\n"
 	    "           [-- command [arg]...]\n\n"
 	    "Options:\n"
+	    "  -a             add the backup's options to the command's "
+	    "arguments\n"
 	    "  -i             also read key=value lines on stdin (for "
 	    "secrets)\n"
-	    "  -j             print the normalized options as JSON, password "
-	    "masked\n"
+	    "  -J FILE        also read the options as one JSON object from "
+	    "FILE\n"
+	    "  -j             print the options as JSON, password masked; "
+	    "with a command,\n"
+	    "                 give it that JSON on its stdin\n"
 	    "  -F FD          write the outcome as one JSON line to FD\n"
 	    "  --help         show this help, then exit\n"
 	    "  --version      output version information, then exit\n\n"
-	    "Keys: location host port username password pg_bin_dir ssl_mode "
-	    "ssl_cert\n"
-	    "ssl_key ssl_root_cert ssl_cert_data ssl_key_data "
-	    "ssl_root_cert_data\nconnect_timeout.\n\n"
-	    "After --, command runs with the libpq environment set, the "
-	    "password and\n"
-	    "inline keys in memfds (PGPASSFILE=/proc/self/fd/N).\n");
+	    "Keys:");
+	for (i = 0; i < option_count; i++)
+		printf(" %s", option_table[i].key);
+	printf(".\n\nAfter --, command runs with the libpq environment set, "
+	    "the password and\ninline keys in memfds "
+	    "(PGPASSFILE=/proc/self/fd/N).\n");
 	exit(0);
 }
 
@@ -506,12 +454,79 @@ set_env(const char *name, const char *value)
 		status_err(OUTCOME_USAGE, "%s", name);
 }
 
+/* The options, as plakar-pg options prints them: one JSON object. */
+static char *
+options_json(struct options *op, struct conn *c)
+{
+	json_t *o = json_object();
+	char *s;
+	size_t i;
+	int j;
+
+	json_object_set_new(o, "host", json_string(c->host));
+	json_object_set_new(o, "port", json_integer(atoi(c->port)));
+	json_object_set_new(o, "username",
+	    c->user != NULL ? json_string(c->user) : json_null());
+	json_object_set_new(o, "password",
+	    c->password != NULL ? json_string("********") : json_null());
+	for (j = 0; j < 3; j++)
+		json_object_set_new(o, file_keys[j], c->ssl_file[j] != NULL ?
+		    json_string(c->ssl_file[j]) : c->ssl_data[j] != NULL ?
+		    json_string("(inline PEM)") : json_null());
+	/* The rest as the table has them: numbers as numbers. */
+	for (i = 0; i < option_count; i++) {
+		const struct option_def *d = &option_table[i];
+		const char *v = op->val[i] != NULL ? op->val[i] : d->def;
+
+		if (json_object_get(o, d->key) != NULL ||
+		    d->type == TYPE_LOCATION || d->type == TYPE_PEM)
+			continue;
+		if (v == NULL || (*v == '\0' && d->type == TYPE_TEXT))
+			json_object_set_new(o, d->key, json_null());
+		else if (d->type == TYPE_INT)
+			json_object_set_new(o, d->key,
+			    json_integer(option_number(d, v)));
+		else
+			json_object_set_new(o, d->key, json_string(v));
+	}
+	s = json_dumps(o, JSON_COMPACT);
+	json_decref(o);
+	if (s == NULL)
+		status_exit(OUTCOME_USAGE, NULL, "the options cannot be put in JSON");
+	return s;
+}
+
 /*
- * The libpq environment set, the secrets in memfds, and command run in
- * our place: nothing is printed, and no shell evaluates anything.
+ * The command's stdin: text, through a pipe that holds it whole (a
+ * pipe, so that nothing is named anywhere).
  */
 static void
-exec_with(struct conn *c, char *argv[])
+stdin_from(const char *text)
+{
+	size_t n = strlen(text) + 1;
+	int p[2];
+
+	if (pipe(p) == -1)
+		status_err(OUTCOME_USAGE, "pipe");
+	if (n > 65536 && fcntl(p[1], F_SETPIPE_SZ, (int)n) < (int)n)
+		status_exit(OUTCOME_USAGE, NULL, "the options are too long");
+	if (write_all(p[1], text, n - 1) == -1 || write_all(p[1], "\n", 1) ==
+	    -1)
+		status_err(OUTCOME_USAGE, "pipe");
+	close(p[1]);
+	if (dup2(p[0], STDIN_FILENO) == -1)
+		status_err(OUTCOME_USAGE, "pipe");
+	close(p[0]);
+}
+
+/*
+ * The libpq environment set, the secrets in memfds, the backup's options
+ * added to the command's arguments, and the command run in our place:
+ * nothing is printed, and no shell evaluates anything.
+ */
+static void
+exec_with(struct options *o, struct conn *c, char *argv[], int add,
+    const char *json)
 {
 	static const char *const pem_names[3] = {
 		"client.crt", "client.key", "root.crt"
@@ -519,12 +534,14 @@ exec_with(struct conn *c, char *argv[])
 	static const char *const env_names[3] = {
 		"PGSSLCERT", "PGSSLKEY", "PGSSLROOTCERT"
 	};
+	char **args;
+	size_t i, n, argc;
 	int j;
 
 	set_env("PGHOST", c->host);
 	set_env("PGPORT", c->port);
 	set_env("PGUSER", c->user);
-	set_env("PGSSLMODE", c->ssl_mode);
+	set_env("PGSSLMODE", value_of(o, "ssl_mode"));
 	for (j = 0; j < 3; j++) {
 		char *f = c->ssl_data[j] != NULL ?
 		    secret_fd(pem_names[j], c->ssl_data[j]) : NULL;
@@ -532,10 +549,10 @@ exec_with(struct conn *c, char *argv[])
 		set_env(env_names[j], f != NULL ? f : c->ssl_file[j]);
 		free(f);
 	}
-	set_env("PGCONNECT_TIMEOUT", c->connect_timeout);
+	set_env("PGCONNECT_TIMEOUT", value_of(o, "connect_timeout"));
 	/* PGPASSWORD would win over the file, and show in /proc */
+	set_env("PGPASSWORD", NULL);
 	if (c->password != NULL) {
-		set_env("PGPASSWORD", NULL);
 		char *line = pgpass_line(c->password), *f;
 
 		f = secret_fd("pgpass", line);
@@ -544,44 +561,31 @@ exec_with(struct conn *c, char *argv[])
 		set_env("PGPASSFILE", f);
 		free(f);
 	}
-	set_env("PLAKAR_PG_BIN_DIR", c->bin_dir);
+	set_env("PLAKAR_PG_BIN_DIR", given(o, "pg_bin_dir"));
+
+	/* the backup's options, each once, checked: key=value */
+	for (argc = 0; argv[argc] != NULL; argc++)
+		;
+	args = xmalloc((argc + option_count + 1) * sizeof(*args));
+	memcpy(args, argv, argc * sizeof(*args));
+	for (i = 0, n = argc; i < option_count; i++) {
+		const struct option_def *d = &option_table[i];
+		const char *v = o->val[i] != NULL ? o->val[i] : d->def;
+		size_t len;
+
+		if (!add || d->program != PROG_PLAKAR_PG || v == NULL ||
+		    *v == '\0')
+			continue;
+		len = strlen(d->key) + strlen(v) + 2;
+		args[n] = xmalloc(len);
+		snprintf(args[n++], len, "%s=%s", d->key, v);
+	}
+	args[n] = NULL;
+	if (json != NULL)
+		stdin_from(json);
 	status_inherit();
-	execvp(argv[0], argv);
-	status_err(OUTCOME_USAGE, "%s", argv[0]);
-}
-
-static void
-print_json(struct conn *c)
-{
-	json_t *o = json_object();
-	char *s;
-
-	json_object_set_new(o, "host", json_string(c->host));
-	json_object_set_new(o, "port", json_integer(atoi(c->port)));
-	json_object_set_new(o, "username",
-	    c->user != NULL ? json_string(c->user) : json_null());
-	json_object_set_new(o, "password",
-	    c->password != NULL ? json_string("********") : json_null());
-	json_object_set_new(o, "pg_bin_dir",
-	    c->bin_dir != NULL ? json_string(c->bin_dir) : json_null());
-	json_object_set_new(o, "ssl_mode", json_string(c->ssl_mode));
-	json_object_set_new(o, "ssl_cert", c->ssl_file[0] != NULL ?
-	    json_string(c->ssl_file[0]) : c->ssl_data[0] != NULL ?
-	    json_string("(inline PEM)") : json_null());
-	json_object_set_new(o, "ssl_key", c->ssl_file[1] != NULL ?
-	    json_string(c->ssl_file[1]) : c->ssl_data[1] != NULL ?
-	    json_string("(inline PEM)") : json_null());
-	json_object_set_new(o, "ssl_root_cert", c->ssl_file[2] != NULL ?
-	    json_string(c->ssl_file[2]) : c->ssl_data[2] != NULL ?
-	    json_string("(inline PEM)") : json_null());
-	json_object_set_new(o, "connect_timeout",
-	    json_integer(atoi(c->connect_timeout)));
-	s = json_dumps(o, JSON_COMPACT);
-	if (s == NULL)
-		status_exit(OUTCOME_USAGE, NULL, "a value is not valid UTF-8");
-	puts(s);
-	free(s);
-	json_decref(o);
+	execvp(args[0], args);
+	status_err(OUTCOME_USAGE, "%s", args[0]);
 }
 
 /* -i: key=value lines on stdin, so that no secret needs an argv. */
@@ -615,6 +619,38 @@ read_stdin_options(struct options *o)
 	free(line);
 }
 
+/*
+ * -J: one JSON object of string values, as Plakar keeps a source's
+ * options (plakar source show -json) and sends them to the plugin.
+ */
+static void
+read_json_options(struct options *o, const char *path)
+{
+	json_error_t jerr;
+	json_t *j = json_load_file(path, JSON_REJECT_DUPLICATES, &jerr);
+	const char *key;
+	json_t *v;
+	char errbuf[512];
+
+	if (j == NULL || !json_is_object(j))
+		status_exit(OUTCOME_USAGE, NULL, "%s: not a JSON object of "
+		    "options", path);
+	json_object_foreach(j, key, v) {
+		if (!json_is_string(v))
+			status_exit(OUTCOME_USAGE, NULL, "%.40s: not a string",
+			    key);
+		if (strlen(json_string_value(v)) != json_string_length(v))
+			status_exit(OUTCOME_USAGE, NULL, "%.40s: a NUL byte",
+			    key);
+		if (set_value(o, key, strlen(key), json_string_value(v), errbuf,
+		    sizeof(errbuf)) == -1)
+			status_exit(OUTCOME_USAGE, NULL, "%s", errbuf);
+		explicit_bzero((char *)json_string_value(v),
+		    json_string_length(v));
+	}
+	json_decref(j);
+}
+
 /* scheme://, as RFC 3986 spells a scheme */
 static int
 looks_like_uri(const char *s)
@@ -630,9 +666,10 @@ main(int argc, char *argv[])
 {
 	struct options o;
 	struct conn c;
-	char errbuf[512];
+	char errbuf[512], *json;
 	char **command = NULL;
-	int ch, i, json = 0, from_stdin = 0;
+	const char *json_file = NULL;
+	int ch, i, print = 0, from_stdin = 0, add_args = 0;
 
 	if (argc == 2 && strcmp(argv[1], "--help") == 0)
 		help();
@@ -641,17 +678,25 @@ main(int argc, char *argv[])
 		return 0;
 	}
 	status_open("uriparse", NULL);
+	if (option_count > MAXOPT)
+		status_exit(OUTCOME_USAGE, NULL, "more options than MAXOPT");
 	/* "+": the command's own options are not ours */
-	while ((ch = getopt(argc, argv, "+F:ij")) != -1) {
+	while ((ch = getopt(argc, argv, "+aF:iJ:j")) != -1) {
 		switch (ch) {
+		case 'a':
+			add_args = 1;
+			break;
 		case 'F':
 			status_open("uriparse", optarg);
 			break;
 		case 'i':
 			from_stdin = 1;
 			break;
+		case 'J':
+			json_file = optarg;
+			break;
 		case 'j':
-			json = 1;
+			print = 1;
 			break;
 		default:
 			usage();
@@ -669,24 +714,30 @@ main(int argc, char *argv[])
 			argv[i] = NULL;
 			argc = i;
 		}
-	if ((command == NULL) == !json || (command != NULL &&
+	if ((command == NULL && !print) || (command != NULL &&
 	    command[0] == NULL))
 		usage();
 
 	memset(&o, 0, sizeof(o));
 	for (i = 0; i < argc; i++) {
-		if (i == 0 && looks_like_uri(argv[i]))
-			o.val[O_LOCATION] = xstrdup(argv[i]);
-		else if (set_option(&o, argv[i], errbuf, sizeof(errbuf)) == -1)
+		if (i == 0 && looks_like_uri(argv[i])) {
+			if (set_value(&o, "location", 8, argv[i], errbuf,
+			    sizeof(errbuf)) == -1)
+				status_exit(OUTCOME_USAGE, NULL, "%s", errbuf);
+		} else if (set_option(&o, argv[i], errbuf, sizeof(errbuf)) == -1)
 			status_exit(OUTCOME_USAGE, NULL, "%s", errbuf);
 	}
+	if (json_file != NULL)
+		read_json_options(&o, json_file);
 	if (from_stdin)
 		read_stdin_options(&o);
 	if (normalize(&o, &c, errbuf, sizeof(errbuf)) == -1)
 		status_exit(OUTCOME_USAGE, NULL, "%s", errbuf);
+	json = print ? options_json(&o, &c) : NULL;
 	if (command != NULL)
-		exec_with(&c, command);
-	print_json(&c);
+		exec_with(&o, &c, command, add_args, json);
+	puts(json);
+	free(json);
 	free_conn(&c);
 	free_options(&o);
 	status_ok();

@@ -219,23 +219,23 @@ example() {
 	jq -r --arg k "$1" '.properties[$k].examples[0]' "$BATS_TEST_DIRNAME/../share/schema.json"
 }
 
-@test "options: each key of the table is taken by its program, and only by it" {
-	for k in $(schema_keys uriparse); do
+@test "options: each key of the table is taken with its example, everywhere it is checked" {
+	for k in $(schema_keys uriparse) $(schema_keys plakar-pg) $(schema_keys plakar-pg-importer); do
 		[ "$k" = location ] && continue
 		run uriparse -j location=postgres+bin://h "$k=$(example "$k")"
 		[ "$status" -eq 0 ] || fail "uriparse refuses $k: $output"
-	done
-	for k in $(schema_keys plakar-pg); do
 		run plakar-pg options location=postgres+bin://h "$k=$(example "$k")"
-		[ "$status" -eq 0 ] || fail "plakar-pg refuses $k: $output"
-		run -1 uriparse -j location=postgres+bin://h "$k=$(example "$k")"
-		assert_output "uriparse: unknown option: $k"
+		[ "$status" -eq 0 ] || fail "plakar-pg options refuses $k: $output"
 	done
-	# the plugin's own: the wrapper lets them be (a Plakar source holds
-	# them), uriparse never sees them
-	for k in $(schema_keys plakar-pg-importer); do
-		run -0 plakar-pg options location=postgres+bin://h "$k=$(example "$k")"
-		run -1 uriparse -j location=postgres+bin://h "$k=$(example "$k")"
+	# the backup's, by basetar's flag for it (the table's "to"): taken,
+	# and what basetar refuses names the key
+	for k in $(schema_keys plakar-pg); do
+		flag=$(jq -r --arg k "$k" '.properties[$k]["x-to"]' "$BATS_TEST_DIRNAME/../share/schema.json")
+		case $flag in
+		"basetar -c" | "basetar -l" | "basetar -r" | "basetar -T" | "basetar -X")
+			run -1 --separate-stderr basetar "${flag#basetar }" $'a\001'
+			assert_equal "$stderr" "basetar: ${flag#basetar } ($k): a control character (0x01) is not allowed" ;;
+		esac
 	done
 	run -1 plakar-pg options location=postgres+bin://h sslmode=require
 	assert_output "uriparse: unknown option: sslmode"
@@ -252,7 +252,7 @@ example() {
 		[ "$status" -eq 1 ] || fail "$k=bogus taken"
 	done
 	run -0 plakar-pg options location=postgres+bin://
-	for k in host port ssl_mode connect_timeout; do
+	for k in $(jq -r '.properties | to_entries[] | select(.value.default) | .key' "$schema"); do
 		assert_equal "$(jq -r --arg k "$k" '.[$k] | tostring' <<<"$output")" \
 			"$(jq -r --arg k "$k" '.properties[$k].default' "$schema")"
 	done

@@ -144,8 +144,8 @@ restore_and_start() {
 	assert_equal "$stderr" "uriparse: location: a subpath is not allowed: pg_basebackup backs up the whole cluster"
 	assert_equal "$(first_failure st)" "uriparse usage 1"
 	run -1 --separate-stderr plakar-pg backup -F 3 "$LOC" checkpoint=now 3>st
-	assert_equal "$stderr" "plakar-pg: checkpoint: fast or spread"
-	assert_equal "$(first_failure st)" "plakar-pg usage 1"
+	assert_equal "$stderr" "uriparse: checkpoint: fast or spread"
+	assert_equal "$(first_failure st)" "uriparse usage 1"
 	# -F names an open descriptor above 2
 	run -1 --separate-stderr plakar-pg backup -F 1 "$LOC"
 	assert_equal "$stderr" "plakar-pg: -F 1: stdin, stdout and stderr carry other things"
@@ -240,7 +240,7 @@ restore_and_start() {
 	plakar source add nl "postgres+bin://postgres@localhost" "label=a
 START TIMELINE: 7"
 	run -1 --separate-stderr plakar-pg backup nl
-	assert_equal "$stderr" "plakar-pg: nl: label: a value may not hold a newline or a carriage return"
+	assert_equal "$stderr" "uriparse: label: a control character (0x0a) is not allowed: a value is one line"
 	run -1 --separate-stderr plakar-pg backup nosuch
 	assert_equal "$(tail -n 1 <<<"$stderr")" "plakar-pg: nosuch: plakar source show failed"
 	run -1 --separate-stderr env PATH=/usr/bin:/bin "$PLAKAR_PG_BIN/plakar-pg" backup mypg
@@ -305,28 +305,30 @@ START TIMELINE: 7"
 
 @test "bad options are refused before any connection: a newline or a return in a value, max_rate out of pg_basebackup's range, a label over 1024 bytes" {
 	run -1 --separate-stderr plakar-pg backup "$LOC" host="$T/nowhere" "label=$(printf 'x\nSTART TIMELINE: 7')"
-	assert_equal "$stderr" "plakar-pg: label: a value may not hold a newline or a carriage return"
+	assert_equal "$stderr" "uriparse: label: a control character (0x0a) is not allowed: a value is one line"
 	run -1 --separate-stderr plakar-pg backup "$LOC" host="$T/nowhere" "label=$(printf 'x\rSTART TIMELINE: 7')"
-	assert_equal "$stderr" "plakar-pg: label: a value may not hold a newline or a carriage return"
-	run -1 --separate-stderr plakar-pg backup "$LOC" host="$T/nowhere" "host=$(printf 'x\npassword=y')"
-	assert_equal "$stderr" "plakar-pg: host: a value may not hold a newline or a carriage return"
+	assert_equal "$stderr" "uriparse: label: a control character (0x0d) is not allowed: a value is one line"
+	run -1 --separate-stderr plakar-pg backup "$LOC" "host=$(printf 'x\npassword=y')"
+	assert_equal "$stderr" "uriparse: host: a control character (0x0a) is not allowed: a value is one line"
 	run -1 --separate-stderr plakar-pg backup "$LOC" host="$T/nowhere" "label=$(printf '%01025d' 0)"
-	assert_equal "$stderr" "plakar-pg: label: longer than the server's 1024 bytes"
+	assert_equal "$stderr" "uriparse: label: longer than 1024 bytes"
 	# the server takes 1024 bytes, and so does basetar
 	run -0 plakar-pg options "$LOC" "label=$(printf '%01024d' 0)"
 	run -1 --separate-stderr basetar -l "$(printf '%01025d' 0)"
-	assert_equal "$stderr" "basetar: -l: longer than the server's 1024 bytes"
+	assert_equal "$stderr" "basetar: -l (label): longer than 1024 bytes"
 	# max_rate: options, a backup and basetar give one verdict for each
 	for v in abc 0 1 31 1Mk 1025M 2000M 1048577 012; do
-		run -1 --separate-stderr plakar-pg options "$LOC" max_rate=32M "max_rate=$v"
-		assert_equal "$stderr" "plakar-pg: max_rate: kB/s from 32 to 1048576, or with k or M (32M)"
+		run -1 --separate-stderr plakar-pg options "$LOC" "max_rate=$v"
+		assert_equal "$stderr" "uriparse: max_rate: kB/s from 32 to 1048576, or with k or M (32M)"
 		run -1 --separate-stderr plakar-pg backup "$LOC" host="$T/nowhere" "max_rate=$v"
-		assert_equal "$stderr" "plakar-pg: max_rate: kB/s from 32 to 1048576, or with k or M (32M)"
+		assert_equal "$stderr" "uriparse: max_rate: kB/s from 32 to 1048576, or with k or M (32M)"
+		run -1 --separate-stderr basetar -r "$v"
+		assert_equal "$stderr" "basetar: -r (max_rate): kB/s from 32 to 1048576, or with k or M (32M)"
 	done
 	for v in 32 32k 1M 1024M 1048576; do
 		run -0 plakar-pg options "$LOC" "max_rate=$v"
 		run -1 --separate-stderr basetar -r "$v" -X nowhere
-		assert_equal "$stderr" "basetar: -X: fetch or none"
+		assert_equal "$stderr" "basetar: -X (wal_method): fetch or none"
 	done
 }
 

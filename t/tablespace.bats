@@ -95,7 +95,7 @@ dump_without_load() {
 	run -0 tar xOf l.tar backup_label
 	assert_line "LABEL: x', VERIFY_CHECKSUMS 0"
 	run -1 basetar -l "$(printf 'a\nSTART TIMELINE: 7')"
-	assert_output "basetar: -l: a label may not hold a newline"
+	assert_output "basetar: -l (label): a control character (0x0a) is not allowed: a value is one line"
 	run -1 basetar -r abc
 	run -1 basetar -c slow
 	run -1 basetar extra
