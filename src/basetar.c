@@ -503,18 +503,19 @@ checkpoint_timeout(struct backup *b)
 }
 
 /*
- * optarg as the option table's key would take it (share/options): the
- * same check as plakar-pg options and plakar source check make.
+ * optarg checked as the option table's key would take it
+ * (share/options): the same check as plakar-pg options and plakar
+ * source check make.  Its row, for option_number.
  */
-static const char *
-table_value(int flag, const char *key, const char *v)
+static const struct option_def *
+table_check(int flag, const char *key, const char *v)
 {
 	const struct option_def *d = option_find(key, strlen(key));
 	char why[512];
 
 	if (option_check(d, v, why, sizeof(why)) == -1)
 		status_exit(OUTCOME_USAGE, NULL, "-%c (%s): %s", flag, key, why);
-	return v;
+	return d;
 }
 
 int
@@ -546,17 +547,19 @@ main(int argc, char *argv[])
 			o.hold_wal = 1;
 			break;
 		case 'T':
-			o.silence = option_number(option_find("silence_timeout",
-			    15), table_value('T', "silence_timeout", optarg));
+			o.silence = option_number(table_check('T',
+			    "silence_timeout", optarg), optarg);
 			break;
 		case 's':
 			o.strict = 1;
 			break;
 		case 'c':
-			o.checkpoint = table_value('c', "checkpoint", optarg);
+			table_check('c', "checkpoint", optarg);
+			o.checkpoint = optarg;
 			break;
 		case 'l':
-			o.label = table_value('l', "label", optarg);
+			table_check('l', "label", optarg);
+			o.label = optarg;
 			break;
 		case 'm':
 			if (strcasecmp(optarg, "NONE") != 0 &&
@@ -570,8 +573,8 @@ main(int argc, char *argv[])
 			o.checksums = optarg;
 			break;
 		case 'r':
-			o.max_rate = option_number(option_find("max_rate", 8),
-			    table_value('r', "max_rate", optarg));
+			o.max_rate = option_number(table_check('r', "max_rate",
+			    optarg), optarg);
 			break;
 		case 't':
 			if (strspn(optarg, "0123456789,") != strlen(optarg))
@@ -579,7 +582,8 @@ main(int argc, char *argv[])
 			o.expected = optarg;
 			break;
 		case 'X':
-			o.wal = table_value('X', "wal_method", optarg);
+			table_check('X', "wal_method", optarg);
+			o.wal = optarg;
 			break;
 		default:
 			usage();

@@ -114,20 +114,23 @@ check_enum(const struct option_def *o, const char *v, char *errbuf,
 	return seterr(errbuf, errlen, "%s", list);
 }
 
+/*
+ * A TYPE_INT value, or a TYPE_RATE one in kB/s (its k or M read), into
+ * *x; the bounds are the caller's to check.
+ */
 static int
-check_rate(const struct option_def *o, const char *v, char *errbuf,
-    size_t errlen)
+number(const struct option_def *o, const char *v, long long *x)
 {
 	size_t n = strlen(v);
-	long long kb;
-	int mega = n > 0 && v[n - 1] == 'M';
+	int mega = 0;
 
-	if (n > 0 && (v[n - 1] == 'k' || mega))
-		n--;
-	if (decimal(v, n, o->hi, &kb) == -1 || (mega ? kb * 1024 : kb) < o->lo ||
-	    (mega ? kb * 1024 : kb) > o->hi)
-		return seterr(errbuf, errlen, "kB/s from %lld to %lld, or with k "
-		    "or M (32M)", o->lo, o->hi);
+	if (o->type == TYPE_RATE && n > 0 && (v[n - 1] == 'k' ||
+	    v[n - 1] == 'M'))
+		mega = v[--n] == 'M';
+	if (decimal(v, n, o->hi, x) == -1)
+		return -1;
+	if (mega)
+		*x *= 1024;
 	return 0;
 }
 
@@ -188,8 +191,7 @@ option_check(const struct option_def *o, const char *v, char *errbuf,
 			    "one server, not a list");
 		return 0;
 	case TYPE_INT:
-		if (decimal(v, strlen(v), o->hi, &n) == -1 || n < o->lo ||
-		    n > o->hi)
+		if (number(o, v, &n) == -1 || n < o->lo || n > o->hi)
 			return seterr(errbuf, errlen, "a whole number from %lld to "
 			    "%lld", o->lo, o->hi);
 		return 0;
@@ -211,7 +213,10 @@ option_check(const struct option_def *o, const char *v, char *errbuf,
 	case TYPE_ENUM:
 		return check_enum(o, v, errbuf, errlen);
 	case TYPE_RATE:
-		return check_rate(o, v, errbuf, errlen);
+		if (number(o, v, &n) == -1 || n < o->lo || n > o->hi)
+			return seterr(errbuf, errlen, "kB/s from %lld to %lld, or "
+			    "with k or M (32M)", o->lo, o->hi);
+		return 0;
 	}
 	return seterr(errbuf, errlen, "unknown type");
 }
@@ -219,12 +224,8 @@ option_check(const struct option_def *o, const char *v, char *errbuf,
 long long
 option_number(const struct option_def *o, const char *v)
 {
-	size_t n = strlen(v);
 	long long x = 0;
 
-	if (o->type == TYPE_RATE && n > 0 && (v[n - 1] == 'k' ||
-	    v[n - 1] == 'M'))
-		n--;
-	(void)decimal(v, n, o->hi, &x);
-	return o->type == TYPE_RATE && v[strlen(v) - 1] == 'M' ? x * 1024 : x;
+	(void)number(o, v, &x);
+	return x;
 }

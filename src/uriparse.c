@@ -69,13 +69,19 @@ value_of(const struct options *o, const char *key)
 	return v != NULL ? v : option_table[opt_index(key)].def;
 }
 
-/*
- * postgres+bin://[user[:password]@]host[:port][/], parsed by libpq as
- * the postgresql:// URI it would be: fills host, port, user and
- * password of c (NULL where the location is silent).  What libpq would
- * take but a backup must not (a database, query parameters, a list of
- * hosts) is refused.
- */
+/* What the location said, checked as the options of those names are. */
+static int
+check_location_part(const char *key, const char *v, char *errbuf,
+    size_t errlen)
+{
+	char why[512];
+
+	if (v != NULL && option_check(option_find(key, strlen(key)), v, why,
+	    sizeof(why)) == -1)
+		return seterr(errbuf, errlen, "location: %s: %s", key, why);
+	return 0;
+}
+
 /*
  * The location after its scheme as a postgresql:// URI for libpq.  libpq
  * ends the user information at the first '@', a password may hold more: all
@@ -104,12 +110,18 @@ libpq_uri(const char *rest, size_t *lenp)
 	return uri;
 }
 
+/*
+ * postgres+bin://[user[:password]@]host[:port][/], parsed by libpq as
+ * the postgresql:// URI it would be: fills host, port, user and
+ * password of c (NULL where the location is silent).  What libpq would
+ * take but a backup must not (a database, query parameters, a list of
+ * hosts) is refused.
+ */
 static int
 parse_location(const char *loc, struct conn *c, char *errbuf, size_t errlen)
 {
-	const struct option_def *port = option_find("port", 4);
 	PQconninfoOption *opts, *opt;
-	char *uri, *msg = NULL, why[256];
+	char *uri, *msg = NULL;
 	size_t n = strlen(SCHEME), len;
 	int rc = 0;
 
@@ -126,7 +138,7 @@ parse_location(const char *loc, struct conn *c, char *errbuf, size_t errlen)
 	explicit_bzero(uri, len);
 	free(uri);
 	if (opts == NULL) {
-		/* libpq's reason, on one line; it may quote the password */
+		/* not libpq's reason: it may quote the password */
 		rc = seterr(errbuf, errlen, "location: libpq cannot parse it "
 		    "(an IPv6 address in brackets? percent-encoding?)");
 		PQfreemem(msg);
@@ -137,22 +149,16 @@ parse_location(const char *loc, struct conn *c, char *errbuf, size_t errlen)
 
 		if (v == NULL)
 			continue;
-		if (strcmp(opt->keyword, "host") == 0) {
-			if (strchr(v, ',') != NULL)
-				rc = seterr(errbuf, errlen, "location: one host: a "
-				    "backup comes from one server, not a list");
-			else if (*v != '\0')
-				c->host = xstrdup(v);
-		} else if (strcmp(opt->keyword, "port") == 0) {
-			if (strchr(v, ',') != NULL)
-				rc = seterr(errbuf, errlen, "location: one host: a "
-				    "backup comes from one server, not a list");
-			else if (*v != '\0' && option_check(port, v, why,
-			    sizeof(why)) == -1)
-				rc = seterr(errbuf, errlen, "location: port: %s", why);
-			else if (*v != '\0')
-				c->port = xstrdup(v);
-		} else if (strcmp(opt->keyword, "user") == 0)
+		if ((strcmp(opt->keyword, "host") == 0 ||
+		    strcmp(opt->keyword, "port") == 0) && strchr(v, ',') != NULL)
+			rc = seterr(errbuf, errlen, "location: one host: a "
+			    "backup comes from one server, not a list");
+		else if (strcmp(opt->keyword, "host") == 0 && *v != '\0')
+			c->host = xstrdup(v);
+		else if (strcmp(opt->keyword, "port") == 0 && *v != '\0' &&
+		    (rc = check_location_part("port", v, errbuf, errlen)) == 0)
+			c->port = xstrdup(v);
+		else if (strcmp(opt->keyword, "user") == 0)
 			c->user = *v != '\0' ? xstrdup(v) : NULL;
 		else if (strcmp(opt->keyword, "password") == 0)
 			c->password = xstrdup(v);
@@ -217,19 +223,6 @@ unescape_pem(const char *s)
 		*q++ = '\n';
 	*q = '\0';
 	return p;
-}
-
-/* What the location said, checked as the options of those names are. */
-static int
-check_location_part(const char *key, const char *v, char *errbuf,
-    size_t errlen)
-{
-	char why[512];
-
-	if (v != NULL && option_check(option_find(key, strlen(key)), v, why,
-	    sizeof(why)) == -1)
-		return seterr(errbuf, errlen, "location: %s: %s", key, why);
-	return 0;
 }
 
 static int
