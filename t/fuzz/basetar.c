@@ -1,5 +1,5 @@
 /*
- * libFuzzer on what basetar parses of the server's (src/archmerge.c): the
+ * libFuzzer on what basetar parses of the server's (lib/archmerge.c): the
  * CopyData messages of servers 15 and later, the per-archive COPYs of
  * earlier ones, and the tar inside both.  Input: one byte for the
  * generation, then messages, each a 2-byte big-endian length and its

@@ -1,5 +1,5 @@
 /*
- * libFuzzer on the frame parser (src/frame.c), the reader of every frame
+ * libFuzzer on the frame parser (lib/frame.c), the reader of every frame
  * stream tarjoin and the importer take in.  A law: a record that parses
  * writes a header that parses back to the same record.
  */

@@ -1,5 +1,5 @@
 /*
- * libFuzzer on the gRPC server's input (src/grpcserver.c): the bytes a
+ * libFuzzer on the gRPC server's input (lib/grpcserver.c): the bytes a
  * client sends on the plugin's stdin, HTTP/2 frames and gRPC messages,
  * served by a trivial service that echoes.  Fails on runaway output.
  */

@@ -1,6 +1,7 @@
 /*
- * libFuzzer on tarsplit's input, the tar stream it is given: its main,
- * with a memfd as stdin and another as stdout.  Laws checked on every
+ * libFuzzer on tarsplit's input, the tar stream it is given: its core
+ * (tarsplit/split.h) through its own entry points, a memfd as its input
+ * and another as its output, the manifest checked.  Laws checked on every
  * run: the output stays within a small multiple of the input (no padding
  * of a tiny input into a huge output); on a stream tarsplit accepts, no
  * path appears twice and no link but a tablespace's passes; the heap
@@ -12,21 +13,18 @@
 
 #include <sanitizer/allocator_interface.h>
 
-#include <setjmp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
+#include "bmverify.h"
 #include "frame.h"
+#include "split.h"
 #include "util.h"
 
 int	LLVMFuzzerTestOneInput(const unsigned char *, size_t);
-int	tarsplit_main(int, char *[]);
-void	tarsplit_fuzz_cleanup(void);
 
-jmp_buf	fuzz_return;
-static volatile int status;
 static size_t heap_peak;
 
 /* The heap's high-water mark during a run. */
@@ -45,13 +43,6 @@ static void
 on_free(const volatile void *p)
 {
 	(void)p;
-}
-
-void
-fuzz_exit(int s)
-{
-	status = s;
-	longjmp(fuzz_return, 1);
 }
 
 static int
@@ -104,45 +95,59 @@ check_accepted(const char *p, size_t n)
 	free(paths);
 }
 
+/* One run, as tarsplit's main runs it without options: 0, or -1. */
+static int
+split_run(int in, int out)
+{
+	struct split s;
+	int rc;
+
+	memset(&s, 0, sizeof(s));
+	s.prog = "tarsplit";
+	s.in = in;
+	s.out = out;
+	s.root_mode = -1;
+	if ((s.verifier = bmv_new(CK_CRC32C)) == NULL)
+		abort();
+	rc = split_open(&s) == -1 || split_begin(&s) == -1 ||
+	    split_members(&s) == -1 || split_end(&s, out) == -1 ? -1 : 0;
+	if (rc == -1 && (s.failed == OUTCOME_OK || s.message[0] == '\0'))
+		abort();	/* a failure that does not say why */
+	split_close(&s);
+	return rc;
+}
+
 int
 LLVMFuzzerTestOneInput(const unsigned char *data, size_t size)
 {
 	static int in = -1, out = -1;
-	char *argv[] = { "tarsplit", NULL };
 	struct stat st;
-	char *o;
-
 	size_t heap_base;
+	char *o;
+	int rc;
 
 	if (in == -1) {
 		__sanitizer_install_malloc_and_free_hooks(on_malloc, on_free);
 		if ((in = memfd_create("in", 0)) == -1 ||
-		    (out = memfd_create("out", 0)) == -1 ||
-		    dup2(in, STDIN_FILENO) == -1 || dup2(out, STDOUT_FILENO) == -1)
+		    (out = memfd_create("out", 0)) == -1)
 			abort();
 	}
-	if (ftruncate(STDIN_FILENO, 0) == -1 || ftruncate(STDOUT_FILENO, 0) ==
-	    -1 || lseek(STDIN_FILENO, 0, SEEK_SET) == -1 ||
-	    lseek(STDOUT_FILENO, 0, SEEK_SET) == -1 ||
-	    write_all(STDIN_FILENO, data, size) == -1 ||
-	    lseek(STDIN_FILENO, 0, SEEK_SET) == -1)
+	if (ftruncate(in, 0) == -1 || ftruncate(out, 0) == -1 ||
+	    lseek(in, 0, SEEK_SET) == -1 || lseek(out, 0, SEEK_SET) == -1 ||
+	    write_all(in, data, size) == -1 || lseek(in, 0, SEEK_SET) == -1)
 		abort();
-	status = 0;
-	optind = 0;
 	heap_base = heap_peak = __sanitizer_get_current_allocated_bytes();
-	if (setjmp(fuzz_return) == 0)
-		status = tarsplit_main(1, argv);
-	tarsplit_fuzz_cleanup();
+	rc = split_run(in, out);
 	/* Memory grows with the input's bytes, never many times over. */
 	if (heap_peak - heap_base > 4 * size + (16 << 20))
 		abort();
-	if (fstat(STDOUT_FILENO, &st) == -1)
+	if (fstat(out, &st) == -1)
 		abort();
 	if ((size_t)st.st_size > 2 * size + 65536)
 		abort();	/* runaway output */
-	if (status == 0 && st.st_size > 0) {
+	if (rc == 0 && st.st_size > 0) {
 		o = mmap(NULL, (size_t)st.st_size, PROT_READ, MAP_SHARED,
-		    STDOUT_FILENO, 0);
+		    out, 0);
 		if (o == MAP_FAILED)
 			abort();
 		check_accepted(o, (size_t)st.st_size);

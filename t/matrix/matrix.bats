@@ -1,13 +1,13 @@
 #!/usr/bin/env bats
 bats_require_minimum_version 1.5.0
 # The version matrix (make check-matrix): for Debian's PostgreSQL 15 and
-# the npm registry's 13, 14, 16, 17 and 18 (share/install-servers.sh), a
+# the npm registry's 13, 14, 16, 17 and 18 (dev/install-servers.sh), a
 # cluster with a tablespace backed up by plakar-pg, restored, relocated,
 # started with that major's binaries: the same rows in every table, and
 # /manifest.json with 15's keys.
 
 setup() {
-	load ../common
+	load ../helpers/common
 	W=$(pg_tmpdir)
 	cd "$W"
 }
@@ -60,7 +60,7 @@ matrix() {
 	major=$1
 	bindir=$(bindir_of "$major")
 	[ -x "$bindir/postgres" ] ||
-		fail "no PostgreSQL $major at $bindir: share/install-servers.sh (make check-matrix runs it)"
+		fail "no PostgreSQL $major at $bindir: dev/install-servers.sh (make check-matrix runs it)"
 	PATH=$bindir:$PATH
 	mkdir -p "$W/src" "$W/ts" "$W/copy"
 	[ "$(id -u)" != 0 ] || chown postgres: "$W/src" "$W/ts" "$W/copy"
@@ -93,10 +93,12 @@ matrix() {
 	pg_stop "$W/src"
 	as_pg plakar-pg restore "$W/copy/data" < f.frames
 	run -0 plakar-pg relocate -B "$bindir" -T "$W/ts=$W/newts" "$W/copy/data"
+	# every file checked in C; pg_verifybackup too where one reads it
+	assert_line "pgrelocate: every file checked against backup_manifest"
 	case $major in
-	15) assert_line "plakar-pg: verified by pg_verifybackup 15" ;;
-	13|14|16) assert_line "plakar-pg: verified by pg_verifybackup 15 (files only)" ;;
-	*) assert_line --partial "relying on the verification during the backup" ;;
+	15) assert_line "pgrelocate: verified by pg_verifybackup 15" ;;
+	13|14|16) assert_line "pgrelocate: verified by pg_verifybackup 15 (files only)" ;;
+	*) assert_line --partial "cannot read this manifest (version 2)" ;;
 	esac
 	pg_start "$W/copy"
 	fingerprint "$W/copy" postgres > after.txt

@@ -10,8 +10,8 @@ bats_require_minimum_version 1.5.0
 # without GO_IMPORTER the file says so and fails.
 
 setup_file() {
-	load ../common
-	load ../plakar
+	load ../helpers/common
+	load ../helpers/plakar
 	[ -n "${GO_IMPORTER:-}" ] && [ -x "$GO_IMPORTER" ] ||
 		fail "GO_IMPORTER: the path of a built binimporter (github.com/PlakarKorp/integrations/postgresql/plugin/binimporter v1.1.0-beta.9)"
 	T=$(pg_tmpdir)
@@ -84,8 +84,8 @@ teardown_file() {
 }
 
 setup() {
-	load ../common
-	load ../plakar
+	load ../helpers/common
+	load ../helpers/plakar
 	cd "$BATS_TEST_TMPDIR"
 }
 

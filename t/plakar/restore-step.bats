@@ -1,0 +1,93 @@
+#!/usr/bin/env bats
+bats_require_minimum_version 1.5.0
+# The restore step through the real Plakar: the local form (pgrelocate
+# -a -s) restores a snapshot with a tablespace and gives it to the
+# server's user; a hostile snapshot, made as a server could make one (a
+# restored copy edited, its manifest forged, backed up with plakar backup
+# DIR), is refused after plakar restore -to, with nothing outside the
+# copy changed.
+
+setup_file() {
+	load ../helpers/common
+	load ../helpers/plakar
+	plakar_suite secret 1
+	mkdir "$T/ts"
+	[ "$(id -u)" != 0 ] || chown postgres: "$T/ts"
+	psql -qX -c "CREATE TABLESPACE tsp LOCATION '$T/ts'"
+	psql -qX -c "CREATE TABLE spread TABLESPACE tsp AS SELECT i FROM generate_series(1, 5000) i"
+}
+
+teardown_file() {
+	psql -qX -c "DROP TABLE spread" -c "DROP TABLESPACE tsp" || true
+	plakar_suite_end
+}
+
+setup() {
+	load ../helpers/common
+	load ../helpers/plakar
+	plakar_test
+	plakar pkg add "$PTAR" >/dev/null
+	plakar at "$W/store" create -plaintext >/dev/null
+	plakar at "$W/store" backup "postgres+bin://replicator:secret@127.0.0.1:$PORT" >/dev/null
+	SNAP=$(plakar at "$W/store" ls | awk '{ print $2 }' | head -n 1)
+}
+
+teardown() {
+	[ ! -f "$W/copy/data/postmaster.pid" ] || pg_stop "$W/copy"
+	plakar_stop
+	rm -rf "$W"
+}
+
+@test "the local form: plakar restore run by the step into an empty directory, the tablespace placed, the copy the server's, started, same data" {
+	[ "$(id -u)" = 0 ] || skip "-U is root's"
+	mkdir -p "$W/copy" "$W/full/x"
+	run -1 --separate-stderr pgrelocate -a "$W/store" -s "$SNAP" -U postgres -T "$T/ts=$W/newts" "$W/full"
+	[[ $stderr == *"not empty"* ]] || fail "$stderr"
+	run -1 pgrelocate -a "$W/store" -s "-x" -O "$W/copy/data"
+	run -0 --separate-stderr pgrelocate -a "$W/store" -s "$SNAP" -U postgres -T "$T/ts=$W/newts" "$W/copy/data"
+	[[ $stderr == *"pgrelocate: plakar at $W/store restore -to $W/copy/data $SNAP"* ]] || fail "$stderr"
+	assert_equal "$(find "$W/copy/data" "$W/newts" ! -user postgres | wc -l)" 0
+	chown postgres: "$W/copy"
+	pg_dump_of "$T/src" "$PORT" | sed "s/ LOCATION '[^']*';\$//" > before.sql
+	pg_start "$W/copy" "-p 5432"
+	pg_dump_of "$W/copy" | sed "s/ LOCATION '[^']*';\$//" > after.sql
+	run -0 diff before.sql after.sql
+}
+
+@test "a hostile snapshot through Plakar: tablespace_map naming a victim by a path as OID, its manifest forged: refused after plakar restore -to, the victim unchanged" {
+	mkdir -p "$W/victim" && echo precious > "$W/victim/file"
+	before=$(sha256sum "$W/victim/file")
+	plakar at "$W/store" restore -to "$W/evil" "$SNAP" >/dev/null
+	printf '../../../../%s %s\n' "$W/victim" "$T/ts" > "$W/evil/tablespace_map"
+	python3 "$BATS_TEST_DIRNAME/../helpers/reforge.py" "$W/evil" tablespace_map
+	plakar at "$W/store" backup "$W/evil" >/dev/null
+	evil=$(plakar at "$W/store" ls | awk '{ print $2 }' | head -n 1)
+	[ "$evil" != "$SNAP" ] || evil=$(plakar at "$W/store" ls | awk '{ print $2 }' | sed -n 2p)
+	mkdir -p "$W/copy"
+	plakar at "$W/store" restore -to "$W/copy/data" "$evil" >/dev/null
+	[ "$(id -u)" != 0 ] || chown -R postgres: "$W/copy"
+	run -8 --separate-stderr pgrelocate -O "$W/copy/data"
+	assert_equal "$stderr" "pgrelocate: tablespace_map: an OID that is not digits"
+	assert_equal "$(sha256sum "$W/victim/file")" "$before"
+	[ -f "$W/copy/data/global/pg_control" ] && [ -f "$W/copy/data/tablespace_map" ]
+}
+
+@test "a hostile snapshot through Plakar: PG_VERSION naming a directory of the copy that holds programs: refused, no program of the copy run" {
+	plakar at "$W/store" restore -to "$W/evil" "$SNAP" >/dev/null
+	mkdir -p "$W/evil/pgdata/bin"
+	for p in pg_verifybackup postgres; do
+		printf '#!/bin/sh\ntouch %s/marker\n' "$W" > "$W/evil/pgdata/bin/$p"
+		chmod 755 "$W/evil/pgdata/bin/$p"
+	done
+	printf '../../../proc/self/cwd/pgdata\n' > "$W/evil/PG_VERSION"
+	python3 "$BATS_TEST_DIRNAME/../helpers/reforge.py" "$W/evil" PG_VERSION pgdata/bin/pg_verifybackup pgdata/bin/postgres
+	plakar at "$W/store" backup "$W/evil" >/dev/null
+	evil=$(plakar at "$W/store" ls | awk '{ print $2 }' | grep -vx "$SNAP" | head -n 1)
+	mkdir -p "$W/copy"
+	plakar at "$W/store" restore -to "$W/copy/data" "$evil" >/dev/null
+	[ "$(id -u)" != 0 ] || chown -R postgres: "$W/copy"
+	(cd "$W/copy/data" && run -8 pgrelocate -O .)
+	run -8 --separate-stderr pgrelocate -O "$W/copy/data"
+	assert_equal "$stderr" "pgrelocate: PG_VERSION: larger than 16 bytes"
+	[ ! -e "$W/marker" ]
+}
