@@ -167,9 +167,14 @@ hba() {
 	# goroutine the command does not wait for), and maintenance refuses
 	# to run beside one; the README says to schedule it apart.  The test
 	# does what the staleness check would do ten minutes later.
+	# The lock's goroutine sometimes wins the race (seen under ASan):
+	# then maintenance simply runs.
 	run plakar -keyfile "$key" at "$W/store" maintenance
-	assert_output --partial "repository is already locked"
-	rm -f "$W"/store/locks/*
+	if [[ $output == *"repository is already locked"* ]]; then
+		rm -f "$W"/store/locks/*
+	else
+		[ "$status" = 0 ] || fail "maintenance: exit $status: $output"
+	fi
 	run bash -c "$(sed -n 3p prune.sh)"
 	[ "$status" = 0 ] || fail "maintenance: exit $status: $output"
 }

@@ -11,14 +11,18 @@ setup_file() {
 	load ../helpers/common
 	load ../helpers/plakar
 	plakar_suite secret 1
-	mkdir "$T/ts"
-	[ "$(id -u)" != 0 ] || chown postgres: "$T/ts"
+	# the second tablespace's path holds a space and an '='
+	mkdir "$T/ts" "$T/ts b=c"
+	[ "$(id -u)" != 0 ] || chown postgres: "$T/ts" "$T/ts b=c"
 	psql -qX -c "CREATE TABLESPACE tsp LOCATION '$T/ts'"
-	psql -qX -c "CREATE TABLE spread TABLESPACE tsp AS SELECT i FROM generate_series(1, 5000) i"
+	psql -qX -c "CREATE TABLESPACE tsq LOCATION '$T/ts b=c'"
+	psql -qX -c "CREATE TABLE spread TABLESPACE tsp AS SELECT i FROM generate_series(1, 5000) i" \
+		-c "CREATE TABLE other TABLESPACE tsq AS SELECT i FROM generate_series(1, 500) i"
 }
 
 teardown_file() {
-	psql -qX -c "DROP TABLE spread" -c "DROP TABLESPACE tsp" || true
+	psql -qX -c "DROP TABLE spread" -c "DROP TABLE other" -c "DROP TABLESPACE tsp" \
+		-c "DROP TABLESPACE tsq" || true
 	plakar_suite_end
 }
 
@@ -41,17 +45,32 @@ teardown() {
 @test "the local form: plakar restore run by the step into an empty directory, the tablespace placed, the copy the server's, started, same data" {
 	[ "$(id -u)" = 0 ] || skip "-U is root's"
 	mkdir -p "$W/copy" "$W/full/x"
-	run -1 --separate-stderr pgrelocate -a "$W/store" -s "$SNAP" -U postgres -T "$T/ts=$W/newts" "$W/full"
+	run -1 --separate-stderr pgrelocate -a "$W/store" -s "$SNAP" -U postgres -T "$T/ts=$W/newts" -T "$T/ts b\\=c=$W/new b=c" "$W/full"
 	[[ $stderr == *"not empty"* ]] || fail "$stderr"
 	run -1 pgrelocate -a "$W/store" -s "-x" -O "$W/copy/data"
-	run -0 --separate-stderr pgrelocate -a "$W/store" -s "$SNAP" -U postgres -T "$T/ts=$W/newts" "$W/copy/data"
+	run -0 --separate-stderr pgrelocate -a "$W/store" -s "$SNAP" -U postgres -T "$T/ts=$W/newts" -T "$T/ts b\\=c=$W/new b=c" "$W/copy/data"
 	[[ $stderr == *"pgrelocate: plakar at $W/store restore -to $W/copy/data $SNAP"* ]] || fail "$stderr"
-	assert_equal "$(find "$W/copy/data" "$W/newts" ! -user postgres | wc -l)" 0
+	assert_equal "$(find "$W/copy/data" "$W/newts" "$W/new b=c" ! -user postgres | wc -l)" 0
+	# the snapshot's root gave no group access: 0700
+	assert_equal "$(stat -c %a "$W/copy/data")" 700
 	chown postgres: "$W/copy"
 	pg_dump_of "$T/src" "$PORT" | sed "s/ LOCATION '[^']*';\$//" > before.sql
 	pg_start "$W/copy" "-p 5432"
 	pg_dump_of "$W/copy" | sed "s/ LOCATION '[^']*';\$//" > after.sql
 	run -0 diff before.sql after.sql
+}
+
+@test "through Plakar, a snapshot whose configuration archives (ARCHIVE_MODE = On, as the server reads it) is warned about" {
+	plakar at "$W/store" restore -to "$W/arch" "$SNAP" >/dev/null
+	printf "ARCHIVE_MODE = On\narchive_command = '/bin/true'\n" >> "$W/arch/postgresql.conf"
+	python3 "$BATS_TEST_DIRNAME/../helpers/reforge.py" "$W/arch" postgresql.conf
+	plakar at "$W/store" backup "$W/arch" >/dev/null
+	arch=$(plakar at "$W/store" ls | awk '{ print $2 }' | grep -vx "$SNAP" | head -n 1)
+	mkdir -p "$W/copy"
+	plakar at "$W/store" restore -to "$W/copy/data" "$arch" >/dev/null
+	[ "$(id -u)" != 0 ] || chown -R postgres: "$W/copy"
+	run -0 --separate-stderr pgrelocate -T "$T/ts=$W/a1" -T "$T/ts b\\=c=$W/a2" "$W/copy/data"
+	[[ $stderr == *"warning: the copy archives WAL (archive_mode = on)"* ]] || fail "$stderr"
 }
 
 @test "a hostile snapshot through Plakar: tablespace_map naming a victim by a path as OID, its manifest forged: refused after plakar restore -to, the victim unchanged" {
