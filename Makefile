@@ -305,7 +305,7 @@ check-asan: tools
 	PLAKAR_PG_BIN=$(CURDIR)/build/asan/bin \
 	PLAKAR_PG_TESTBIN=$(CURDIR)/build/asan/test $(BATS) $(SUITES)
 
-lint:
+lint: $(OUT)/plakar-pg
 	mandoc -Tlint -Wwarning $(MANS)
 	@mkdir -p build
 	awk -v form=mdoc -f lib/outcomes.awk lib/outcomes > build/outcomes.mdoc
@@ -317,8 +317,8 @@ lint:
 	    { echo "plakar/schema.json is stale: make options"; exit 1; }
 	shellcheck -s sh plakar-pg/*.sh dev/*.sh
 	shellcheck -s bash -x t/*/*.bash dev/*.bash .ci/run
-	@n=$$(cat plakar-pg/plakar-pg.sh plakar-pg/status.sh | wc -l); \
-	    [ "$$n" -le 300 ] || { echo "plakar-pg: $$n lines of shell, 300 at most"; exit 1; }
+	@n=$$(wc -l < $(OUT)/plakar-pg); \
+	    [ "$$n" -le 300 ] || { echo "$(OUT)/plakar-pg: $$n lines of shell as installed, 300 at most"; exit 1; }
 	@! grep -nE '(^|[^_[:alnum:]])(exit|err|errx|verr|verrx)[[:space:]]*\(' lib/*.c || \
 	    { echo "lib/: the library never ends the process: return, and let cmd/die.c end it"; exit 1; }
 	sh dev/include-cycles.sh

@@ -33,8 +33,16 @@ NF != 5 { printf "lib/outcomes:%d: five fields, tab-separated\n", NR > "/dev/std
 		gsub(/-/, "_", id)
 		printf "OUTCOME(%s, \"%s\", %d, %d)\n", id, $1, $2, grpc[$3]
 	}
-	else if (form == "sh")
-		printf "\t%s) echo %d ;;\n", $1, $2
+	else if (form == "sh") {
+		# one case per exit status, its outcomes joined by |
+		if ($2 in names_of)
+			joined = names_of[$2] "|" $1
+		else {
+			order[++nexits] = $2
+			joined = $1
+		}
+		names_of[$2] = joined
+	}
 	else if (form == "mdoc") {
 		printf ".It Cm %s No \\(em exit %d , %s\n%s\n", $1, $2, $3, $5
 		if ($4 != "-")
@@ -45,6 +53,8 @@ END {
 	if (bad)
 		exit 1
 	if (form == "sh") {
+		for (i = 1; i <= nexits; i++)
+			printf "\t%s) echo %d ;;\n", names_of[order[i]], order[i]
 		print "\t*) echo 3 ;;"
 		print "\tesac"
 		print "}"

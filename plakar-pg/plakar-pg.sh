@@ -1,9 +1,7 @@
 #!/bin/sh
-# plakar-pg: a physical backup of a whole PostgreSQL cluster as record
-# frames (frames(5)) on stdout, and a data directory back from them
-# (synopsis() below).  It composes and decides nothing its programs can say: each writes its
-# outcome as one JSON line to the descriptor named by -F (plakar-pg(7)),
-# and plakar-pg passes its own on to them.
+# plakar-pg: a cluster's physical backup as record frames (frames(5)), and
+# a data directory back.  It only composes: each program says its outcome
+# on the descriptor -F names (plakar-pg(7)), as plakar-pg says its own.
 set -eu
 
 prog=plakar-pg
@@ -17,7 +15,6 @@ here=$(cd "$(dirname "$0")" && pwd)
 PATH=$here:$PATH
 export PATH
 
-# Set by make from the Makefile's VERSION.
 version=@VERSION@
 
 synopsis() {
@@ -32,21 +29,13 @@ synopsis() {
 
 help() {
 	synopsis
-	cat <<-EOF
-
-		Usage: a physical backup of a whole PostgreSQL cluster as record
-		frames on stdout (backup), its preflight alone (check), the options
-		checked and normalized (options), a data directory back from frames
-		(restore), its tablespaces placed, the copy verified (relocate).
-		See plakar-pg(1).
-	EOF
+	printf '\n%s\n' "A cluster's physical backup as frames, its preflight, its options; a data directory back; the restore step. See plakar-pg(1)."
 	exit 0
 }
 
 @STATUS@
 
-# [-F fd] alone, for the commands that take no other option; the caller
-# shifts OPTIND - 1.
+# [-F fd] alone, for commands without other options (then shift OPTIND-1).
 status_fd_option() {
 	OPTIND=1
 	while getopts F: opt; do
@@ -57,8 +46,7 @@ status_fd_option() {
 	done
 }
 
-# What runs must not outlive us: SIGTERM from the kernel when this shell
-# dies, even by SIGKILL; SIGPIPE as usual.
+# What runs must not outlive us (SIGTERM when we die, even by SIGKILL).
 guarded() {
 	exec setpriv --pdeathsig TERM -- env --default-signal=PIPE "$@"
 }
@@ -227,8 +215,7 @@ backup() {
 	EOF
 }
 
-# tarjoin refuses a directory that is not empty, and leaves one it could
-# not finish unable to start.
+# tarjoin refuses a non-empty directory, and leaves one it failed unstartable.
 restore() {
 	status_fd_option "$@"
 	shift $((OPTIND - 1))

@@ -1,7 +1,6 @@
-# The outcome channel of plakar-pg's scripts, put into each by make
-# (@STATUS@): a message on stderr, the outcome as one JSON line on the
-# descriptor named by -F (plakar-pg(7)).  prog and synopsis() are the
-# script's own.
+# The outcome channel, put in by make (@STATUS@): a message on stderr, the
+# outcome as one JSON line on -F's descriptor; prog and synopsis() are the
+# script's.
 # shellcheck shell=sh disable=SC2154
 
 # A closed stderr must not stop us: SIGPIPE is ignored (what we run
