@@ -110,3 +110,19 @@ teardown() {
 	assert_equal "$stderr" "pgrelocate: PG_VERSION: larger than 16 bytes"
 	[ ! -e "$W/marker" ]
 }
+
+@test "a hostile snapshot through Plakar: a symbolic link to a directory outside the copy, its manifest untouched: refused before any change" {
+	plakar at "$W/store" restore -to "$W/evil" "$SNAP" >/dev/null
+	mkdir -p "$W/outside" && echo precious > "$W/outside/file"
+	ln -s "$W/outside" "$W/evil/base/evil"
+	plakar at "$W/store" backup "$W/evil" >/dev/null
+	evil=$(plakar at "$W/store" ls | awk '{ print $2 }' | grep -vx "$SNAP" | head -n 1)
+	mkdir -p "$W/copy"
+	plakar at "$W/store" restore -to "$W/copy/data" "$evil" >/dev/null
+	[ -L "$W/copy/data/base/evil" ] || skip "Plakar did not restore the link"
+	[ "$(id -u)" != 0 ] || chown -R -h postgres: "$W/copy"
+	run -8 --separate-stderr pgrelocate -T "$T/ts=$W/l1" -T "$T/ts b\\=c=$W/l2" "$W/copy/data"
+	assert_equal "$stderr" "pgrelocate: base/evil: a symbolic link: a restored copy holds only files and directories"
+	[ -f "$W/copy/data/global/pg_control" ] && [ ! -e "$W/l1" ]
+	assert_equal "$(cat "$W/outside/file")" precious
+}

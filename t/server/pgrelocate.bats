@@ -255,6 +255,11 @@ refuses_to_start() {
 	# the directory it was given keeps its owner; what went in is the user's
 	assert_equal "$(stat -c %U "$W/given")" nobody
 	assert_equal "$(find "$W/given" -mindepth 1 ! -user postgres | wc -l)" 0
+	# a snapshot whose root gave its group access keeps it: 0750
+	rm -rf "$W/copy2" && mkdir -p "$W/copy2" && tarjoin -C "$W/copy2/data" < "$T/ts.frames"
+	chmod 750 "$W/copy2/data"
+	run -0 --separate-stderr pgrelocate -U postgres -T "$T/ts1=$W/g1" -T "$T/ts a\\=b=$W/g2" "$W/copy2/data"
+	assert_equal "$(stat -c '%U %a' "$W/copy2/data")" "postgres 750"
 	chown postgres: "$W/copy" "$W/given"
 	pg_start "$W/copy" "-p $PORT"
 	dump_of "$W/copy" > after.sql
