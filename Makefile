@@ -70,7 +70,7 @@ MAN7 = man/plakar-pg.7
 MANS = $(MAN1) $(MAN5) $(MAN7)
 
 LIB_MODULES = archmerge bmverify child frame grpcserver options outcome tar \
-	pgconn pgdata util
+	pgconn pgdata stop util
 LIB = $(OBJ)/libplakarpg.a
 # The programs' ways out (cmd/die.c): the library never ends the process.
 DIE = $(OBJ)/cmd/die.o

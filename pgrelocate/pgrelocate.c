@@ -27,6 +27,7 @@
 #include "bmverify.h"
 #include "die.h"
 #include "pgdata.h"
+#include "stop.h"
 #include "util.h"
 
 /* pg_control, set aside from the first change until the copy is good. */
@@ -102,29 +103,6 @@ help(void)
 
 /* Set once the copy was first changed: a failure then needs a second run. */
 static int began;
-/* INT, TERM or HUP: the step stops at its next check (interrupted). */
-static volatile sig_atomic_t stop_signal;
-
-static void
-on_signal(int sig)
-{
-	stop_signal = sig;
-}
-
-/* No SA_RESTART: a wait on a program ends at once. */
-static void
-catch_signals(void)
-{
-	struct sigaction sa;
-
-	memset(&sa, 0, sizeof(sa));
-	sa.sa_handler = on_signal;
-	sigemptyset(&sa.sa_mask);
-	sigaction(SIGINT, &sa, NULL);
-	sigaction(SIGTERM, &sa, NULL);
-	sigaction(SIGHUP, &sa, NULL);
-}
-
 /* A signal came: stop here, between two changes, saying so. */
 static void
 check_signal(void)
@@ -1558,7 +1536,8 @@ main(int argc, char *argv[])
 		usage();
 	s.dir = argv[optind];
 	signal(SIGPIPE, SIG_IGN);
-	catch_signals();
+	/* INT, TERM and HUP: the step stops at its next check_signal */
+	stop_signals_catch();
 	if ((s.store != NULL && s.snapshot == NULL) ||
 	    (s.snapshot != NULL && s.plan))
 		usage();

@@ -20,6 +20,7 @@
 
 #include "die.h"
 #include "outcome.h"
+#include "stop.h"
 #include "util.h"
 
 /* A status line is short; a program that says more is cut. */
@@ -33,7 +34,6 @@ struct program {
 	char		  line[LINE_MAX_BYTES];	/* its status line, or "" */
 };
 
-static volatile sig_atomic_t stop_signal;
 
 static void
 usage(void)
@@ -50,12 +50,6 @@ help(void)
 	    "Run producer | consumer, each given -F for its status line, and\n"
 	    "end with the outcome of the first to fail (a SIGPIPE death is a\n"
 	    "victim); INT, TERM or HUP stop both.  See runpipe(1).\n");
-}
-
-static void
-on_signal(int sig)
-{
-	stop_signal = sig;
 }
 
 static const char *
@@ -235,7 +229,6 @@ int
 main(int argc, char *argv[])
 {
 	struct program prog[2];
-	struct sigaction sa;
 	const char *statusarg = NULL;
 	char fdname[16];
 	int ch, i, sep = -1, tar[2], st[2], statusfd = -1;
@@ -275,13 +268,8 @@ main(int argc, char *argv[])
 	prog[0].name = base_name(prog[0].argv[0]);
 	prog[1].name = base_name(prog[1].argv[0]);
 
-	memset(&sa, 0, sizeof(sa));
-	sa.sa_handler = on_signal;
-	sigemptyset(&sa.sa_mask);
 	/* no SA_RESTART: a signal ends our waits at once */
-	sigaction(SIGINT, &sa, NULL);
-	sigaction(SIGTERM, &sa, NULL);
-	sigaction(SIGHUP, &sa, NULL);
+	stop_signals_catch();
 	/* our stderr or status reader gone is no reason to die silently */
 	signal(SIGPIPE, SIG_IGN);
 

@@ -18,6 +18,7 @@
 #include "frame.h"
 #include "outcome.h"
 #include "restore.h"
+#include "stop.h"
 #include "tar.h"
 #include "util.h"
 
@@ -42,7 +43,6 @@ struct join {
 	char		*buf;
 };
 
-static volatile sig_atomic_t stop_signal;
 
 static void
 usage(void)
@@ -127,29 +127,6 @@ list_header(struct join *j, const char *line)
 {
 	if (printf("%s\n", line) < 0)
 		die(j, "stdout: %s", strerror(errno));
-}
-
-static void
-on_signal(int sig)
-{
-	stop_signal = sig;
-}
-
-/*
- * INT, TERM and HUP end the run through die(): no SA_RESTART, so that
- * a read waiting on the producer returns at once.
- */
-static void
-catch_signals(void)
-{
-	struct sigaction sa;
-
-	memset(&sa, 0, sizeof(sa));
-	sa.sa_handler = on_signal;
-	sigemptyset(&sa.sa_mask);
-	sigaction(SIGINT, &sa, NULL);
-	sigaction(SIGTERM, &sa, NULL);
-	sigaction(SIGHUP, &sa, NULL);
 }
 
 static void
@@ -368,7 +345,8 @@ main(int argc, char *argv[])
 		usage();
 
 	signal(SIGPIPE, SIG_DFL);
-	catch_signals();
+	/* INT, TERM and HUP end the run through die(), a read cut short */
+	stop_signals_catch();
 	j.in = stdin;
 	j.buf = xmalloc(CHUNK);
 	if (setvbuf(j.in, NULL, _IOFBF, CHUNK) != 0)
