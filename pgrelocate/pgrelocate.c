@@ -79,6 +79,8 @@ struct step {
 	char		*postgres;	/* postgres, trusted */
 	int		 verifier_major;
 	int		 resumed;	/* pg_control was aside already */
+	char		*manifest;	/* backup_manifest, read once */
+	size_t		 manifest_len;
 };
 
 static void
@@ -484,37 +486,20 @@ exists(int dirfd, const char *name)
 static int
 manifest_names(const struct step *s, const char *path)
 {
-	char *m, key[PATH_MAX];
-	size_t len;
-	int absent, found;
+	char key[PATH_MAX];
 
-	m = read_small(s->dirfd, "backup_manifest", MANIFEST_MAX, &len,
-	    &absent);
-	if (absent)
-		return 0;
 	snprintf(key, sizeof(key), "\"Path\": \"%s\"", path);
-	found = memmem(m, len, key, strlen(key)) != NULL;
-	free(m);
-	return found;
+	return memmem(s->manifest, s->manifest_len, key, strlen(key)) != NULL;
 }
 
-/* Whether backup_manifest says it is of version 2 or later. */
+/* The version backup_manifest says it is of: 1 when it says none. */
 static int
-manifest_names_version2(const struct step *s)
+manifest_version(const struct step *s)
 {
-	char *m;
-	const char *p;
-	size_t len;
-	int absent, v = 1;
+	static const char key[] = "\"PostgreSQL-Backup-Manifest-Version\":";
+	const char *p = strstr(s->manifest, key);
 
-	m = read_small(s->dirfd, "backup_manifest", MANIFEST_MAX, &len,
-	    &absent);
-	if (absent)
-		return 0;
-	if ((p = strstr(m, "\"PostgreSQL-Backup-Manifest-Version\":")) != NULL)
-		v = atoi(p + 37);
-	free(m);
-	return v >= 2;
+	return p != NULL ? atoi(p + sizeof(key) - 1) : 1;
 }
 
 /* PG_VERSION, tablespace_map, and where pg_control is. */
@@ -526,7 +511,10 @@ read_copy(struct step *s)
 	int absent, gfd;
 
 	p = read_small(s->dirfd, "PG_VERSION", 16, &len, &absent);
-	if (absent || !exists(s->dirfd, "backup_manifest"))
+	if (!absent)
+		s->manifest = read_small(s->dirfd, "backup_manifest",
+		    MANIFEST_MAX, &s->manifest_len, &absent);
+	if (absent)
 		status_exit(OUTCOME_USAGE, NULL, "%s: not a restored backup (no "
 		    "PG_VERSION or backup_manifest)", s->dir);
 	if (pg_version_parse(p, len, &s->major, err, sizeof(err)) == -1)
@@ -1178,22 +1166,17 @@ static void
 verify_copy(struct step *s)
 {
 	struct bmv *v;
-	char err[1024], *bad = NULL, *manifest;
-	size_t badlen, len;
-	int absent;
+	char err[1024], *bad = NULL;
+	size_t badlen;
 
-	manifest = read_small(s->dirfd, "backup_manifest", MANIFEST_MAX, &len,
-	    &absent);
-	if (absent)
-		hostile("backup_manifest: missing");
-	if ((v = bmv_new(manifest_algo(manifest))) == NULL)
+	/* the manifest read at the start, the one the checks so far trusted */
+	if ((v = bmv_new(manifest_algo(s->manifest))) == NULL)
 		status_exit(OUTCOME_USAGE, NULL, "cannot set up checksums");
 	bmv_restore(v);
 	verify_tree(s, v, s->dirfd, "", 0);
-	bmv_begin(v, "backup_manifest", 15, len, BMV_FILE);
-	bmv_data(v, manifest, len);
+	bmv_begin(v, "backup_manifest", 15, s->manifest_len, BMV_FILE);
+	bmv_data(v, s->manifest, s->manifest_len);
 	member_done(v);
-	free(manifest);
 	if (bmv_check(v, err, sizeof(err), &bad, &badlen) == -1)
 		status_exit(OUTCOME_VERIFY_FAILED, NULL, "%s: the copy does not "
 		    "match its backup_manifest: %s; it cannot start (global/"
@@ -1248,7 +1231,7 @@ pg_verifybackup(struct step *s)
 		return;
 	}
 	/* manifests of version 2 (PostgreSQL 17) are read from 17 on */
-	if (s->verifier_major < 17 && manifest_names_version2(s)) {
+	if (s->verifier_major < 17 && manifest_version(s) >= 2) {
 		fprintf(stderr, "pgrelocate: pg_verifybackup %d cannot read "
 		    "this manifest (version 2): the check against "
 		    "backup_manifest above stands alone\n", s->verifier_major);
